@@ -1,0 +1,657 @@
+/*
+ * api.c -- the routes of the HTTP API (docs/API.md): parse and validate,
+ * call the operations in ops.c, answer JSON.
+ *
+ * DESIGN: validation happens here, at the edge, with a message that names
+ * the field; the operations below trust their arguments. Every answer to a
+ * request that changed something goes through tl__http_reply_committed(),
+ * so it leaves only after the change is committed.
+ */
+#include "http.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SHORT_STR 4096
+#define MAX_DESCRIPTION (64 << 10)
+#define MAX_ARGS 1024
+#define MAX_COMMAND_BYTES (256 << 10)
+#define MAX_ENV 4096
+#define MAX_PRIORITY 1000000
+#define MAX_RETRIES 100
+#define MAX_TIMEOUT_S (10.0 * 365 * 86400)
+
+typedef struct verr {
+    int status;
+    char msg[256];
+} verr_t;
+
+static int invalid(verr_t *e, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int invalid(verr_t *e, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+    e->status = status;
+    return -1;
+}
+
+static void reply_verr(tl__http_req_t *r, const verr_t *e)
+{
+    tl__http_reply_errorf(r, e->status,
+                          e->status == 413   ? "too_large"
+                          : e->status == 422 ? "invalid"
+                                             : "bad_request",
+                          "%s", e->msg);
+}
+
+/* ---- field readers: 0 ok (absent leaves *out), -1 with e filled -------- */
+
+static int opt_str(json_t *o, const char *name, size_t max, const char **out,
+                   verr_t *e)
+{
+    json_t *v = json_object_get(o, name);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return invalid(e, 400, "%s must be a string", name);
+    if (json_string_length(v) > max)
+        return invalid(e, 413, "%s is longer than %zu bytes", name, max);
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int opt_priority(json_t *o, int64_t *out, verr_t *e)
+{
+    json_t *v = json_object_get(o, "priority");
+    static const struct {
+        const char *name;
+        int64_t value;
+    } named[] = {{"low", -10}, {"normal", 0}, {"high", 10}};
+    if (!v || json_is_null(v))
+        return 0;
+    for (size_t i = 0; json_is_string(v) && i < 3; i++) {
+        if (strcmp(json_string_value(v), named[i].name) == 0) {
+            *out = named[i].value;
+            return 0;
+        }
+    }
+    if (json_is_string(v))
+        return invalid(e, 422, "priority must be an integer or low, "
+                               "normal, high");
+    if (!json_is_integer(v))
+        return invalid(e, 400, "priority must be an integer");
+    json_int_t p = json_integer_value(v);
+    if (p < -MAX_PRIORITY || p > MAX_PRIORITY)
+        return invalid(e, 422, "priority must be within +-%d", MAX_PRIORITY);
+    *out = p;
+    return 0;
+}
+
+static int group_name_ok(const char *g)
+{
+    size_t n = strlen(g);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)g[i]) && !strchr("._-", g[i]))
+            return 0;
+    return 1;
+}
+
+static int opt_group(json_t *o, const char **out, verr_t *e)
+{
+    const char *g = NULL;
+    if (opt_str(o, "group", 64, &g, e))
+        return -1;
+    if (g && !group_name_ok(g))
+        return invalid(e, 422, "group must be 1-64 letters, digits, '.', "
+                               "'_' or '-'");
+    if (g)
+        *out = g;
+    return 0;
+}
+
+static int opt_timeout(json_t *o, double *out, verr_t *e)
+{
+    json_t *v = json_object_get(o, "timeout_s");
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_number(v))
+        return invalid(e, 400, "timeout_s must be a number");
+    double t = json_number_value(v);
+    if (!isfinite(t) || t <= 0 || t > MAX_TIMEOUT_S)
+        return invalid(e, 422, "timeout_s must be above 0 and at most 10 "
+                               "years");
+    *out = t;
+    return 0;
+}
+
+static int opt_retries(json_t *o, int *out, verr_t *e)
+{
+    json_t *v = json_object_get(o, "max_retries");
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return invalid(e, 400, "max_retries must be an integer");
+    json_int_t n = json_integer_value(v);
+    if (n < 0 || n > MAX_RETRIES)
+        return invalid(e, 422, "max_retries must be 0 to %d", MAX_RETRIES);
+    *out = (int)n;
+    return 0;
+}
+
+static int read_argv(json_t *cmd, tl_task_t *t, verr_t *e)
+{
+    json_t *a = json_object_get(cmd, "argv");
+    if (!json_is_array(a))
+        return invalid(e, 422, "command.argv must be an array of strings");
+    size_t n = json_array_size(a), bytes = 0;
+    if (n == 0)
+        return invalid(e, 422, "command.argv must not be empty");
+    if (n > MAX_ARGS)
+        return invalid(e, 413, "command.argv has over %d arguments",
+                       MAX_ARGS);
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(a, i);
+        if (!json_is_string(s))
+            return invalid(e, 400, "command.argv[%zu] must be a string", i);
+        bytes += json_string_length(s) + 1;
+    }
+    if (bytes > MAX_COMMAND_BYTES)
+        return invalid(e, 413, "command.argv is over %d bytes",
+                       MAX_COMMAND_BYTES);
+    if (json_string_length(json_array_get(a, 0)) == 0)
+        return invalid(e, 422, "command.argv[0] must not be empty");
+    if (tl__strv_from_json(a, &t->argv))
+        return invalid(e, 500, "out of memory");
+    return 0;
+}
+
+static int read_env(json_t *cmd, tl_task_t *t, verr_t *e)
+{
+    json_t *env = json_object_get(cmd, "env");
+    if (!env || json_is_null(env))
+        return 0;
+    if (!json_is_object(env))
+        return invalid(e, 400, "command.env must be an object of strings");
+    if (json_object_size(env) > MAX_ENV)
+        return invalid(e, 413, "command.env has over %d entries", MAX_ENV);
+    t->env = calloc(json_object_size(env) + 1, sizeof(char *));
+    if (!t->env)
+        return invalid(e, 500, "out of memory");
+    size_t k = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(env, key, v)
+    {
+        if (!json_is_string(v))
+            return invalid(e, 400, "command.env.%.64s must be a string", key);
+        if (!*key || strchr(key, '='))
+            return invalid(e, 422, "command.env has an invalid name");
+        if (json_string_length(v) + strlen(key) > MAX_COMMAND_BYTES)
+            return invalid(e, 413, "command.env.%.64s is too long", key);
+        t->env[k++] = tl__strfmt("%s=%s", key, json_string_value(v));
+        if (!t->env[k - 1])
+            return invalid(e, 500, "out of memory");
+    }
+    return 0;
+}
+
+static int read_command(json_t *body, tl_task_t *t, verr_t *e)
+{
+    json_t *cmd = json_object_get(body, "command");
+    if (!cmd || json_is_null(cmd))
+        return invalid(e, 422, "command is required: "
+                               "{\"command\": {\"argv\": [...]}}");
+    if (!json_is_object(cmd))
+        return invalid(e, 400, "command must be an object");
+    const char *cwd = NULL;
+    if (read_argv(cmd, t, e) || opt_str(cmd, "cwd", 4096, &cwd, e) ||
+        read_env(cmd, t, e))
+        return -1;
+    if (cwd && cwd[0] != '/')
+        return invalid(e, 422, "command.cwd must be an absolute path");
+    if (cwd && tl__str_set(&t->cwd, cwd))
+        return invalid(e, 500, "out of memory");
+    return 0;
+}
+
+static int read_labels(json_t *b, tl_task_t *t, verr_t *e)
+{
+    const char *title = NULL, *kind = "command", *desc = NULL, *key = NULL;
+    const char *group = "default";
+    if (opt_str(b, "title", MAX_SHORT_STR, &title, e) ||
+        opt_str(b, "kind", 128, &kind, e) ||
+        opt_str(b, "description", MAX_DESCRIPTION, &desc, e) ||
+        opt_str(b, "key", 256, &key, e) || opt_group(b, &group, e))
+        return -1;
+    if (key && !*key)
+        return invalid(e, 422, "key must not be empty");
+    if (!title)
+        title = t->argv[0];
+    int rc = tl__str_set(&t->title, title) | tl__str_set(&t->kind, kind) |
+             tl__str_set(&t->description, desc) | tl__str_set(&t->key, key) |
+             tl__str_set(&t->group, group);
+    return rc ? invalid(e, 500, "out of memory") : 0;
+}
+
+/* A command line as a title: the arguments joined by spaces, capped. */
+static int default_title(tl_task_t *t)
+{
+    char buf[256];
+    size_t n = 0;
+    for (size_t i = 0; t->argv[i] && n < sizeof(buf) - 1; i++) {
+        int w = snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? " " : "",
+                         t->argv[i]);
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+    if (n >= sizeof(buf))
+        memcpy(buf + sizeof(buf) - 4, "...", 4);
+    return tl__str_set(&t->title, buf);
+}
+
+static int task_from_body(json_t *b, tl_task_t *t, verr_t *e)
+{
+    bool has_title = json_is_string(json_object_get(b, "title"));
+    if (read_command(b, t, e) || read_labels(b, t, e) ||
+        opt_priority(b, &t->priority, e) ||
+        opt_timeout(b, &t->timeout_s, e) ||
+        opt_retries(b, &t->max_retries, e))
+        return -1;
+    if (!has_title && default_title(t))
+        return invalid(e, 500, "out of memory");
+    t->source = TL_SOURCE_COMMAND;
+    return 0;
+}
+
+/* ---- handlers ----------------------------------------------------------- */
+
+static void reply_task(tl__http_req_t *r, int64_t id, int status,
+                       bool committed)
+{
+    json_t *t;
+    int rc = tl__mgr_task_json(r->m, id, &t);
+    if (rc)
+        tl__http_reply_error(r, rc);
+    else if (committed)
+        tl__http_reply_committed(r, status, t);
+    else
+        tl__http_reply_json(r, status, t);
+}
+
+static void create_task(tl__http_req_t *r)
+{
+    json_t *b = tl__http_body_json(r);
+    if (!b)
+        return;
+    verr_t e = {0};
+    tl_task_t *t = tl__task_new();
+    if (!t) {
+        json_decref(b);
+        tl__http_reply_errorf(r, 500, "out_of_memory", "out of memory");
+        return;
+    }
+    int rc = task_from_body(b, t, &e);
+    json_decref(b);
+    if (rc) {
+        tl_task_free(t);
+        reply_verr(r, &e);
+        return;
+    }
+    int64_t id;
+    bool existed;
+    rc = tl__mgr_create(r->m, t, &id, &existed);
+    if (rc) {
+        tl__http_reply_error(r, rc);
+        return;
+    }
+    char loc[64];
+    snprintf(loc, sizeof(loc), "/api/tasks/%lld", (long long)id);
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location",
+                      loc);
+    reply_task(r, id, existed ? 200 : 201, true);
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end || errno || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_id(const char *s, int64_t *out)
+{
+    if (!s || !*s || strlen(s) > 19 || s[0] == '0')
+        return -1;
+    for (const char *p = s; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return -1;
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    if (errno || v <= 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void list_tasks(tl__http_req_t *r)
+{
+    tl_filter_t f = {.state = -1};
+    const char *state = tl__http_query(r, "state");
+    const char *limit = tl__http_query(r, "limit");
+    const char *cursor = tl__http_query(r, "cursor");
+    tl_state_t s;
+    long l = 100;
+    if (state && *state) {
+        if (tl_state_parse(state, &s)) {
+            tl__http_reply_errorf(r, 400, "bad_request",
+                                  "unknown state %.64s", state);
+            return;
+        }
+        f.state = (int)s;
+    }
+    if (limit && parse_long(limit, 1, 1000, &l)) {
+        tl__http_reply_errorf(r, 400, "bad_request",
+                              "limit must be 1 to 1000");
+        return;
+    }
+    f.limit = (int)l;
+    if (cursor && *cursor && parse_id(cursor, &f.cursor)) {
+        tl__http_reply_errorf(r, 400, "bad_request", "bad cursor");
+        return;
+    }
+    f.kind = tl__http_query(r, "kind");
+    f.group = tl__http_query(r, "group");
+    f.text = tl__http_query(r, "q");
+    f.kind = f.kind && *f.kind ? f.kind : NULL;
+    f.group = f.group && *f.group ? f.group : NULL;
+    f.text = f.text && *f.text ? f.text : NULL;
+    json_t *out;
+    int rc = tl__mgr_list_json(r->m, &f, &out);
+    if (rc)
+        tl__http_reply_error(r, rc);
+    else
+        tl__http_reply_json(r, 200, out);
+}
+
+static void patch_task(tl__http_req_t *r, int64_t id)
+{
+    json_t *b = tl__http_body_json(r);
+    if (!b)
+        return;
+    verr_t e = {0};
+    const char *title = NULL, *desc = NULL, *group = NULL;
+    int64_t prio = 0;
+    bool has_prio = json_object_get(b, "priority") != NULL;
+    int rc = opt_str(b, "title", MAX_SHORT_STR, &title, &e) ||
+             opt_str(b, "description", MAX_DESCRIPTION, &desc, &e) ||
+             opt_priority(b, &prio, &e) || opt_group(b, &group, &e);
+    if (rc) {
+        json_decref(b);
+        reply_verr(r, &e);
+        return;
+    }
+    rc = tl__mgr_patch(r->m, id, title, desc, has_prio ? &prio : NULL, group);
+    json_decref(b);
+    if (rc)
+        tl__http_reply_error(r, rc);
+    else
+        reply_task(r, id, 200, true);
+}
+
+static void delete_task(tl__http_req_t *r, int64_t id)
+{
+    int rc = tl_task_remove(r->m, id);
+    if (rc)
+        tl__http_reply_error(r, rc);
+    else
+        tl__http_reply_committed(r, 200, json_pack("{s:I}", "deleted", id));
+}
+
+static void task_action(tl__http_req_t *r, int64_t id, const char *action)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(tl_manager_t *, int64_t);
+    } actions[] = {{"cancel", tl_task_cancel},
+                   {"pause", tl_task_pause},
+                   {"resume", tl_task_resume},
+                   {"retry", tl_task_retry}};
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+        if (strcmp(action, actions[i].name) != 0)
+            continue;
+        int rc = actions[i].fn(r->m, id);
+        if (rc)
+            tl__http_reply_error(r, rc);
+        else
+            reply_task(r, id, 200, true);
+        return;
+    }
+    tl__http_reply_errorf(r, 404, "not_found", "no such action: %.32s",
+                          action);
+}
+
+static void task_logs(tl__http_req_t *r, int64_t id)
+{
+    long tail = 100;
+    const char *q = tl__http_query(r, "tail");
+    if (q && parse_long(q, 0, 1000000, &tail)) {
+        tl__http_reply_errorf(r, 400, "bad_request",
+                              "tail must be 0 to 1000000");
+        return;
+    }
+    json_t *out;
+    int rc = tl__mgr_logs_json(r->m, id, tail, &out);
+    if (rc)
+        tl__http_reply_error(r, rc);
+    else
+        tl__http_reply_json(r, 200, out);
+}
+
+static void task_stream(tl__http_req_t *r, int64_t id)
+{
+    long logs = 0;
+    const char *q = tl__http_query(r, "logs");
+    if (q && parse_long(q, 0, 100000, &logs)) {
+        tl__http_reply_errorf(r, 400, "bad_request",
+                              "logs must be 0 to 100000");
+        return;
+    }
+    tl__sse_start(r, id, logs);
+}
+
+static void method_not_allowed(tl__http_req_t *r)
+{
+    tl__http_reply_errorf(r, 405, "method_not_allowed",
+                          "method not allowed on %.200s", r->path);
+}
+
+static bool is(tl__http_req_t *r, enum evhttp_cmd_type m)
+{
+    return r->method == m;
+}
+
+static void route_task(tl__http_req_t *r)
+{
+    int64_t id;
+    if (parse_id(r->parts[2], &id)) {
+        tl__http_reply_errorf(r, 404, "not_found", "no task %.40s",
+                              r->parts[2]);
+        return;
+    }
+    if (r->nparts == 3) {
+        if (is(r, EVHTTP_REQ_GET))
+            reply_task(r, id, 200, false);
+        else if (is(r, EVHTTP_REQ_PATCH))
+            patch_task(r, id);
+        else if (is(r, EVHTTP_REQ_DELETE))
+            delete_task(r, id);
+        else
+            method_not_allowed(r);
+        return;
+    }
+    const char *sub = r->parts[3];
+    if (r->nparts != 4)
+        tl__http_reply_errorf(r, 404, "not_found", "no such path");
+    else if (strcmp(sub, "logs") == 0)
+        is(r, EVHTTP_REQ_GET) ? task_logs(r, id) : method_not_allowed(r);
+    else if (strcmp(sub, "stream") == 0)
+        is(r, EVHTTP_REQ_GET) ? task_stream(r, id) : method_not_allowed(r);
+    else if (is(r, EVHTTP_REQ_POST))
+        task_action(r, id, sub);
+    else
+        method_not_allowed(r);
+}
+
+static void put_group(tl__http_req_t *r, const char *name)
+{
+    if (!group_name_ok(name)) {
+        tl__http_reply_errorf(r, 422, "invalid", "invalid group name");
+        return;
+    }
+    json_t *b = tl__http_body_json(r);
+    if (!b)
+        return;
+    json_t *p = json_object_get(b, "parallel");
+    json_int_t n = json_is_integer(p) ? json_integer_value(p) : -1;
+    json_decref(b);
+    if (n < 0 || n > 100000) {
+        tl__http_reply_errorf(r, 422, "invalid",
+                              "parallel must be an integer 0 to 100000");
+        return;
+    }
+    int rc = tl_group_set_parallel(r->m, name, (int)n);
+    if (rc)
+        tl__http_reply_error(r, rc);
+    else
+        tl__http_reply_committed(r, 200, json_pack("{s:s, s:I}", "name", name,
+                                                   "parallel", n));
+}
+
+static void route_groups(tl__http_req_t *r)
+{
+    json_t *out;
+    if (r->nparts == 2 && is(r, EVHTTP_REQ_GET)) {
+        int rc = tl__mgr_groups_json(r->m, &out);
+        rc ? tl__http_reply_error(r, rc) : tl__http_reply_json(r, 200, out);
+    } else if (r->nparts == 3 && is(r, EVHTTP_REQ_PUT)) {
+        put_group(r, r->parts[2]);
+    } else {
+        method_not_allowed(r);
+    }
+}
+
+static void clean(tl__http_req_t *r)
+{
+    json_t *b = tl__http_body_json(r);
+    if (!b)
+        return;
+    json_t *v = json_object_get(b, "older_than_s");
+    double s = v ? json_number_value(v) : 0;
+    bool ok = !v || (json_is_number(v) && isfinite(s) && s >= 0);
+    json_decref(b);
+    if (!ok) {
+        tl__http_reply_errorf(r, 422, "invalid",
+                              "older_than_s must be a number >= 0");
+        return;
+    }
+    int64_t removed;
+    int rc = tl__mgr_clean(r->m, (int64_t)(s * 1000), &removed);
+    if (rc)
+        tl__http_reply_error(r, rc);
+    else
+        tl__http_reply_committed(r, 200,
+                                 json_pack("{s:I}", "removed", removed));
+}
+
+static void stats(tl__http_req_t *r)
+{
+    tl_filter_t f = {.state = -1, .limit = 1};
+    json_t *list, *groups;
+    int rc = tl__mgr_list_json(r->m, &f, &list);
+    if (!rc && (rc = tl__mgr_groups_json(r->m, &groups)))
+        json_decref(list);
+    if (rc) {
+        tl__http_reply_error(r, rc);
+        return;
+    }
+    json_t *out = json_pack("{s:O, s:O}", "counts",
+                            json_object_get(list, "counts"), "groups",
+                            json_object_get(groups, "groups"));
+    json_decref(list);
+    json_decref(groups);
+    tl__http_reply_json(r, 200, out);
+}
+
+static void dashboard(tl__http_req_t *r)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+    evhttp_add_header(h, "Content-Security-Policy",
+                      "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                      "script-src 'self' 'unsafe-inline'");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evbuffer_add_reference(evhttp_request_get_output_buffer(r->req),
+                           tl__web_index, tl__web_index_len, NULL, NULL);
+    evhttp_send_reply(r->req, 200, "OK", NULL);
+}
+
+static void route_api(tl__http_req_t *r)
+{
+    const char *what = r->parts[1];
+    if (strcmp(what, "tasks") == 0 && r->nparts == 2) {
+        if (is(r, EVHTTP_REQ_GET))
+            list_tasks(r);
+        else if (is(r, EVHTTP_REQ_POST))
+            create_task(r);
+        else
+            method_not_allowed(r);
+    } else if (strcmp(what, "tasks") == 0) {
+        route_task(r);
+    } else if (strcmp(what, "events") == 0 && r->nparts == 2) {
+        is(r, EVHTTP_REQ_GET) ? (void)tl__sse_start(r, 0, 0)
+                              : method_not_allowed(r);
+    } else if (strcmp(what, "groups") == 0 && r->nparts <= 3) {
+        route_groups(r);
+    } else if (strcmp(what, "clean") == 0 && r->nparts == 2) {
+        is(r, EVHTTP_REQ_POST) ? clean(r) : method_not_allowed(r);
+    } else if (strcmp(what, "stats") == 0 && r->nparts == 2) {
+        is(r, EVHTTP_REQ_GET) ? stats(r) : method_not_allowed(r);
+    } else {
+        tl__http_reply_errorf(r, 404, "not_found", "no such path: %.200s",
+                              r->path);
+    }
+}
+
+void tl__api_route(tl__http_req_t *r)
+{
+    if (r->nparts == 0) {
+        is(r, EVHTTP_REQ_GET) ? dashboard(r) : method_not_allowed(r);
+    } else if (r->nparts == 1 && strcmp(r->parts[0], "healthz") == 0) {
+        tl__http_reply_json(
+            r, 200, json_pack("{s:b, s:s}", "ok", 1, "version", TL_VERSION));
+    } else if (r->nparts >= 2 && strcmp(r->parts[0], "api") == 0) {
+        route_api(r);
+    } else {
+        tl__http_reply_errorf(r, 404, "not_found", "no such path: %.200s",
+                              r->path);
+    }
+}

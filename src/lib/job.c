@@ -1,0 +1,437 @@
+/*
+ * job.c -- the life of one command task: start, output, pause, resume,
+ * cancel, timeout, exit, automatic retry.
+ *
+ * DESIGN: every state change goes through set_state(), which checks the
+ * state machine, stamps the task, marks it for the turn's commit and emits
+ * the event. Cancel makes the task final at once (the answer says
+ * "cancelled") while the process group is still being stopped: SIGTERM,
+ * then SIGKILL after the grace period; the job keeps its slot until the
+ * leader is reaped, so a slot never holds two live tasks. When the leader
+ * exits, whatever is left of its group is killed (exec.c). Timeouts count
+ * running time only: the timer is removed on pause and re-armed with what
+ * is left on resume.
+ */
+#include "manager.h"
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static const char *event_for_state(tl_state_t s)
+{
+    switch (s) {
+    case TL_STATE_QUEUED:
+        return "task.retrying";
+    case TL_STATE_RUNNING:
+        return "task.started";
+    case TL_STATE_PAUSED:
+        return "task.paused";
+    case TL_STATE_COMPLETED:
+        return "task.completed";
+    case TL_STATE_FAILED:
+        return "task.failed";
+    default:
+        return "task.cancelled";
+    }
+}
+
+static int set_state(tl__job_t *j, tl_state_t to, const char *event)
+{
+    tl_task_t *t = j->task;
+    if (!tl__state_transition_ok(t->state, to))
+        return TL_ECONFLICT;
+    int64_t now = tl__now_ms();
+    t->state = to;
+    t->updated_at = now;
+    if (tl_state_is_final(to)) {
+        t->finished_at = now;
+        if (t->paused_at) {
+            t->paused_ms += now - t->paused_at;
+            t->paused_at = 0;
+        }
+    }
+    tl__mgr_touch(j);
+    if (!event || *event) /* "" means: a later change will tell */
+        tl__mgr_emit_task(j->m, event ? event : event_for_state(to), j);
+    return 0;
+}
+
+tl__job_t *tl__job_new(tl_manager_t *m, tl_task_t *t)
+{
+    tl__job_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->task = t;
+    j->m = m;
+    j->qi.pos = SIZE_MAX;
+    return j;
+}
+
+void tl__job_free(tl__job_t *j)
+{
+    if (!j)
+        return;
+    tl__sched_dequeue(j);
+    if (j->timeout_ev)
+        event_free(j->timeout_ev);
+    if (j->kill_ev)
+        event_free(j->kill_ev);
+    tl__proc_free(j->proc);
+    tl__tasklog_close(j->log);
+    tl_task_free(j->task);
+    free(j);
+}
+
+static void log_note(tl__job_t *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void log_note(tl__job_t *j, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+    if (j->log)
+        tl__tasklog_append(j->log, tl__now_ms(), 'i', line, len);
+}
+
+static void on_line(void *ud, char stream, const char *line, size_t len)
+{
+    tl__job_t *j = ud;
+    int64_t now = tl__now_ms();
+    if (j->log)
+        tl__tasklog_append(j->log, now, stream, line, len);
+    if (!j->m->subs)
+        return;
+    char ts[40];
+    tl__fmt_time(now, ts, sizeof(ts));
+    json_t *d = json_pack("{s:I, s:s, s:s, s:s%}", "task_id",
+                          (json_int_t)j->task->id, "ts", ts, "stream",
+                          stream == 'e' ? "stderr" : "stdout", "text", line,
+                          len);
+    if (d)
+        tl__mgr_emit(j->m, "task.log", j->task->id, d);
+}
+
+/* ---- environment ---------------------------------------------------- */
+
+static bool env_overridden(const char *kv, char *const *extra)
+{
+    size_t n = strcspn(kv, "=");
+    if (strncmp(kv, "TASKLIGHT_", 10) != 0)
+        return false;
+    for (size_t i = 0; extra && extra[i]; i++)
+        if (strncmp(extra[i], kv, n + 1) == 0)
+            return true;
+    return strncmp(kv, "TASKLIGHT_TASK_ID=", 18) == 0;
+}
+
+extern char **environ;
+
+/* The task's environment plus TASKLIGHT_*; a malloc'd vector of borrowed
+ * strings except the id entry (envp[0]). */
+static char **build_env(tl__job_t *j)
+{
+    char *const *base = j->task->env ? j->task->env : environ;
+    char *const *extra = j->m->extra_env;
+    size_t n = tl__strv_len((const char *const *)base) +
+               tl__strv_len((const char *const *)extra) + 2;
+    char **envp = calloc(n, sizeof(*envp));
+    if (!envp)
+        return NULL;
+    size_t k = 0;
+    envp[k++] = tl__strfmt("TASKLIGHT_TASK_ID=%lld", (long long)j->task->id);
+    for (size_t i = 0; base[i]; i++)
+        if (!env_overridden(base[i], extra))
+            envp[k++] = base[i];
+    for (size_t i = 0; extra && extra[i]; i++)
+        envp[k++] = extra[i];
+    envp[k] = NULL;
+    if (!envp[0]) {
+        free(envp);
+        return NULL;
+    }
+    return envp;
+}
+
+/* ---- start ------------------------------------------------------------ */
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg);
+static void arm_kill_timer(tl__job_t *j);
+
+static void arm_timeout(tl__job_t *j)
+{
+    tl_task_t *t = j->task;
+    if (t->timeout_s <= 0)
+        return;
+    if (!j->timeout_ev)
+        j->timeout_ev = evtimer_new(j->m->base, on_timeout, j);
+    if (!j->timeout_ev)
+        return;
+    int64_t left = (int64_t)(t->timeout_s * 1000) -
+                   tl__task_elapsed_ms(t, tl__now_ms());
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {left / 1000, (left % 1000) * 1000};
+    evtimer_add(j->timeout_ev, &tv);
+}
+
+static void reset_attempt(tl_task_t *t, int64_t now)
+{
+    t->attempt++;
+    t->started_at = now;
+    t->finished_at = 0;
+    t->paused_ms = 0;
+    t->paused_at = 0;
+    t->run_after = 0;
+    t->exit_code = TL__NO_EXIT_CODE;
+    t->cancel_requested = false;
+    free(t->error);
+    t->error = NULL;
+}
+
+static int spawn(tl__job_t *j, char *err, size_t errlen)
+{
+    char **envp = build_env(j);
+    if (!envp) {
+        snprintf(err, errlen, "out of memory");
+        return TL_ENOMEM;
+    }
+    tl__spawn_t spec = {j->task->argv, j->task->cwd, envp};
+    int rc = tl__proc_spawn(j->m->base, &spec, on_line, j, &j->proc, err,
+                            errlen);
+    free(envp[0]);
+    free(envp);
+    return rc;
+}
+
+static void fail_to_start(tl__job_t *j, const char *err)
+{
+    log_note(j, "%s", err);
+    tl__str_set(&j->task->error, err);
+    set_state(j, TL_STATE_FAILED, NULL);
+    tl__sched_release(j);
+    tl__job_release_if_done(j);
+}
+
+void tl__job_start(tl__job_t *j)
+{
+    tl_manager_t *m = j->m;
+    tl_task_t *t = j->task;
+    int64_t now = tl__now_ms();
+    int rc = tl__mgr_begin(m);
+    rc = rc ? rc : m->store->ops->claim_task(m->store, t->id, m->owner, now);
+    if (rc) { /* another daemon took it, or the store failed: skip it */
+        tl__sched_release(j);
+        return;
+    }
+    reset_attempt(t, now);
+    tl__str_set(&t->owner, m->owner);
+    if (!j->log)
+        tl__tasklog_open(m->logs_dir, t->id, m->opts.log_cap_bytes, &j->log);
+    set_state(j, TL_STATE_RUNNING, NULL);
+    char err[512];
+    if (!t->argv || !t->argv[0]) {
+        fail_to_start(j, "task has no command");
+        return;
+    }
+    if (spawn(j, err, sizeof(err)) != 0) {
+        fail_to_start(j, err);
+        return;
+    }
+    tl__map_put(&m->pids, tl__proc_pid(j->proc), j);
+    log_note(j, "started attempt %d as pid %d", t->attempt,
+             (int)tl__proc_pid(j->proc));
+    arm_timeout(j);
+}
+
+/* ---- signals ---------------------------------------------------------- */
+
+static void on_kill(evutil_socket_t fd, short what, void *arg)
+{
+    tl__job_t *j = arg;
+    if (j->proc)
+        tl__proc_signal(j->proc, SIGKILL);
+}
+
+static void arm_kill_timer(tl__job_t *j)
+{
+    if (!j->kill_ev)
+        j->kill_ev = evtimer_new(j->m->base, on_kill, j);
+    if (!j->kill_ev)
+        return;
+    double g = j->m->opts.kill_grace_s;
+    struct timeval tv = {(time_t)g, (suseconds_t)((g - (time_t)g) * 1e6)};
+    evtimer_add(j->kill_ev, &tv);
+}
+
+/* SIGTERM to the group (woken first if stopped), SIGKILL after grace. */
+static void terminate(tl__job_t *j)
+{
+    if (!j->proc)
+        return;
+    tl__proc_signal(j->proc, SIGTERM);
+    tl__proc_signal(j->proc, SIGCONT);
+    arm_kill_timer(j);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    tl__job_t *j = arg;
+    if (j->task->state != TL_STATE_RUNNING || j->timed_out)
+        return;
+    j->timed_out = true;
+    log_note(j, "timed out after %gs; stopping", j->task->timeout_s);
+    terminate(j);
+}
+
+int tl__job_cancel(tl__job_t *j)
+{
+    tl_task_t *t = j->task;
+    if (!tl__state_transition_ok(t->state, TL_STATE_CANCELLED))
+        return TL_ECONFLICT;
+    int rc = tl__mgr_begin(j->m);
+    if (rc)
+        return rc;
+    if (t->state == TL_STATE_QUEUED) {
+        tl__sched_dequeue(j);
+        set_state(j, TL_STATE_CANCELLED, NULL);
+        tl__job_release_if_done(j);
+        return 0;
+    }
+    t->cancel_requested = true;
+    j->cancelling = true;
+    if (j->timeout_ev)
+        evtimer_del(j->timeout_ev);
+    log_note(j, "cancelled; stopping");
+    set_state(j, TL_STATE_CANCELLED, NULL);
+    terminate(j);
+    tl__job_release_if_done(j);
+    return 0;
+}
+
+int tl__job_pause(tl__job_t *j)
+{
+    tl_task_t *t = j->task;
+    if (t->state != TL_STATE_RUNNING || !j->proc)
+        return TL_ECONFLICT;
+    int rc = tl__mgr_begin(j->m);
+    if (rc)
+        return rc;
+    tl__proc_signal(j->proc, SIGSTOP);
+    t->paused_at = tl__now_ms();
+    if (j->timeout_ev)
+        evtimer_del(j->timeout_ev);
+    log_note(j, "paused");
+    return set_state(j, TL_STATE_PAUSED, NULL);
+}
+
+int tl__job_resume(tl__job_t *j)
+{
+    tl_task_t *t = j->task;
+    if (t->state != TL_STATE_PAUSED || !j->proc)
+        return TL_ECONFLICT;
+    int rc = tl__mgr_begin(j->m);
+    if (rc)
+        return rc;
+    tl__proc_signal(j->proc, SIGCONT);
+    t->paused_ms += tl__now_ms() - t->paused_at;
+    t->paused_at = 0;
+    log_note(j, "resumed");
+    rc = set_state(j, TL_STATE_RUNNING, "task.resumed");
+    arm_timeout(j);
+    return rc;
+}
+
+/* ---- exit ------------------------------------------------------------- */
+
+static void describe_exit(tl__job_t *j, int wstatus, char *err, size_t len)
+{
+    tl_task_t *t = j->task;
+    err[0] = '\0';
+    if (WIFEXITED(wstatus)) {
+        t->exit_code = WEXITSTATUS(wstatus);
+        if (t->exit_code != 0)
+            snprintf(err, len, "exited with code %d", t->exit_code);
+    } else if (WIFSIGNALED(wstatus)) {
+        int sig = WTERMSIG(wstatus);
+        t->exit_code = 128 + sig;
+        snprintf(err, len, "killed by signal %d (%s)", sig,
+                 sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+    }
+    if (j->timed_out)
+        snprintf(err, len, "timed out after %gs", t->timeout_s);
+}
+
+static double backoff_s(const tl__job_t *j)
+{
+    double d = j->m->opts.retry_base_s * pow(2, j->task->attempt - 1);
+    return d > 300 ? 300 : d;
+}
+
+static void maybe_retry(tl__job_t *j)
+{
+    tl_task_t *t = j->task;
+    if (t->attempt > t->max_retries)
+        return;
+    double d = backoff_s(j);
+    t->run_after = tl__now_ms() + (int64_t)(d * 1000);
+    log_note(j, "retrying in %gs (attempt %d of %d)", d, t->attempt + 1,
+             t->max_retries + 1);
+    if (set_state(j, TL_STATE_QUEUED, "task.retrying") == 0)
+        tl__sched_enqueue(j);
+}
+
+void tl__job_reaped(tl__job_t *j, int wstatus)
+{
+    tl_manager_t *m = j->m;
+    tl__proc_exited(j->proc);
+    tl__map_del(&m->pids, tl__proc_pid(j->proc));
+    tl__proc_free(j->proc);
+    j->proc = NULL;
+    if (j->kill_ev)
+        evtimer_del(j->kill_ev);
+    if (j->timeout_ev)
+        evtimer_del(j->timeout_ev);
+    if (tl__mgr_begin(m) == 0 && !j->cancelling) {
+        char err[256];
+        describe_exit(j, wstatus, err, sizeof(err));
+        bool ok = !err[0];
+        log_note(j, ok ? "completed" : "failed: %s", err);
+        if (!ok)
+            tl__str_set(&j->task->error, err);
+        bool retry = !ok && j->task->attempt <= j->task->max_retries;
+        set_state(j, ok ? TL_STATE_COMPLETED : TL_STATE_FAILED,
+                  retry ? "" : NULL);
+        if (retry)
+            maybe_retry(j);
+    } else if (j->cancelling) {
+        describe_exit(j, wstatus, (char[8]){0}, 8);
+        tl__mgr_touch(j);
+    }
+    j->cancelling = false;
+    j->timed_out = false;
+    tl__sched_release(j);
+    tl__job_release_if_done(j);
+}
+
+void tl__job_release_if_done(tl__job_t *j)
+{
+    if (!tl_state_is_final(j->task->state) || j->proc)
+        return;
+    /* Written at commit from the dirty list; freed there too. */
+    if (j->dirty)
+        return;
+    tl__map_del(&j->m->jobs, j->task->id);
+    tl__job_free(j);
+}

@@ -1,0 +1,509 @@
+/*
+ * manager.c -- the manager: opening the data directory and the store,
+ * recovering from a previous daemon, the per-turn transaction, events, and
+ * the operations the public API and the HTTP layer call. See manager.h for
+ * the DESIGN.
+ */
+#include "manager.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { PRIO_IO = 0, PRIO_SCHED = 1, PRIO_COMMIT = 2, PRIO_COUNT = 3 };
+
+int tl__mgr_error(tl_manager_t *m, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->errmsg, sizeof(m->errmsg), fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+const char *tl_manager_errmsg(const tl_manager_t *m)
+{
+    return m->errmsg[0] ? m->errmsg : "ok";
+}
+
+static int store_error(tl_manager_t *m, int rc)
+{
+    return tl__mgr_error(m, rc, "store: %s",
+                         m->store->ops->errmsg(m->store));
+}
+
+/* ---- the turn's transaction ------------------------------------------- */
+
+int tl__mgr_begin(tl_manager_t *m)
+{
+    if (m->in_txn)
+        return 0;
+    int rc = m->store->ops->begin(m->store);
+    if (rc)
+        return store_error(m, rc);
+    m->in_txn = true;
+    event_active(m->commit_ev, 0, 0);
+    return 0;
+}
+
+void tl__mgr_touch(tl__job_t *j)
+{
+    if (j->dirty)
+        return;
+    j->dirty = true;
+    j->dirty_next = j->m->dirty;
+    j->m->dirty = j;
+}
+
+void tl__mgr_after_commit(tl_manager_t *m, tl__after_commit_fn fn, void *ud)
+{
+    if (!m->in_txn) {
+        fn(ud, 0);
+        return;
+    }
+    tl__deferred_t *d = malloc(sizeof(*d));
+    if (!d) {
+        fn(ud, TL_ENOMEM);
+        return;
+    }
+    d->fn = fn;
+    d->ud = ud;
+    d->next = NULL;
+    *m->deferred_tail = d;
+    m->deferred_tail = &d->next;
+}
+
+int tl__mgr_flush(tl_manager_t *m)
+{
+    int rc = 0;
+    tl__job_t *j = m->dirty;
+    m->dirty = NULL;
+    while (j) {
+        tl__job_t *next = j->dirty_next;
+        j->dirty = false;
+        j->dirty_next = NULL;
+        if (!rc)
+            rc = m->store->ops->update_task(m->store, j->task);
+        tl__job_release_if_done(j);
+        j = next;
+    }
+    return rc;
+}
+
+static void run_deferred(tl_manager_t *m, int rc)
+{
+    tl__deferred_t *d = m->deferred;
+    m->deferred = NULL;
+    m->deferred_tail = &m->deferred;
+    while (d) {
+        tl__deferred_t *next = d->next;
+        d->fn(d->ud, rc);
+        free(d);
+        d = next;
+    }
+}
+
+static int commit(tl_manager_t *m)
+{
+    if (!m->in_txn)
+        return 0;
+    int rc = tl__mgr_flush(m);
+    if (!rc)
+        rc = m->store->ops->commit(m->store);
+    if (rc) {
+        fprintf(stderr, "tasklight: commit failed: %s\n",
+                m->store->ops->errmsg(m->store));
+        store_error(m, rc);
+        m->store->ops->rollback(m->store);
+    }
+    m->in_txn = false;
+    run_deferred(m, rc);
+    return rc;
+}
+
+static void on_commit(evutil_socket_t fd, short what, void *arg)
+{
+    commit(arg);
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+void tl__mgr_emit(tl_manager_t *m, const char *type, int64_t id,
+                  json_t *data)
+{
+    m->event_seq++;
+    if (!m->subs || !data) {
+        json_decref(data);
+        return;
+    }
+    char *text = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    json_decref(data);
+    if (!text)
+        return;
+    tl_event_t ev = {m->event_seq, type, id, text};
+    for (tl__sub_t *s = m->subs, *next; s; s = next) {
+        next = s->next; /* a callback may unsubscribe itself */
+        s->cb(&ev, s->ud);
+    }
+    free(text);
+}
+
+void tl__mgr_emit_task(tl_manager_t *m, const char *type, tl__job_t *j)
+{
+    json_t *d = m->subs ? tl__task_to_json(j->task, tl__now_ms()) : NULL;
+    tl__mgr_emit(m, type, j->task->id, d);
+}
+
+int tl_manager_subscribe(tl_manager_t *m, tl_event_cb cb, void *ud,
+                         uint64_t *sub)
+{
+    tl__sub_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return TL_ENOMEM;
+    s->id = ++m->next_sub;
+    s->cb = cb;
+    s->ud = ud;
+    s->next = m->subs;
+    m->subs = s;
+    if (sub)
+        *sub = s->id;
+    return 0;
+}
+
+void tl_manager_unsubscribe(tl_manager_t *m, uint64_t sub)
+{
+    for (tl__sub_t **p = &m->subs; *p; p = &(*p)->next) {
+        if ((*p)->id == sub) {
+            tl__sub_t *s = *p;
+            *p = s->next;
+            free(s);
+            return;
+        }
+    }
+}
+
+/* ---- children ----------------------------------------------------------- */
+
+static void on_sigchld(evutil_socket_t fd, short what, void *arg)
+{
+    tl_manager_t *m = arg;
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        tl__job_t *j = tl__map_get(&m->pids, pid);
+        if (j)
+            tl__job_reaped(j, status);
+        /* else: an orphan that came back to us as subreaper; reaped. */
+    }
+}
+
+/* ---- open and recovery -------------------------------------------------- */
+
+static int lock_data_dir(tl_manager_t *m)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/tasklight.lock", m->data_dir);
+    m->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (m->lock_fd < 0)
+        return tl__mgr_error(m, TL_EIO, "cannot open %s: %s", path,
+                             strerror(errno));
+    if (flock(m->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return tl__mgr_error(m, TL_EBUSY,
+                             "another daemon is serving %s", m->data_dir);
+    return 0;
+}
+
+static int open_store(tl_manager_t *m)
+{
+    const char *uri = m->opts.store;
+    char path[4200];
+    if (!uri || strcmp(uri, "sqlite") == 0)
+        snprintf(path, sizeof(path), "%s/tasklight.db", m->data_dir);
+    else if (strncmp(uri, "sqlite:", 7) == 0)
+        snprintf(path, sizeof(path), "%s", uri + 7);
+    else
+        return tl__mgr_error(m, TL_EINVAL, "unknown store %s", uri);
+    int rc = tl__store_sqlite_ops.open(path, &m->store);
+    if (rc)
+        return tl__mgr_error(m, rc, "cannot open store %s", path);
+    return 0;
+}
+
+static int adopt(tl_manager_t *m, tl_task_t *t, tl__job_t **out)
+{
+    tl__job_t *j = tl__job_new(m, t);
+    if (!j) {
+        tl_task_free(t);
+        return TL_ENOMEM;
+    }
+    int rc = tl__map_put(&m->jobs, t->id, j);
+    if (rc) {
+        tl__job_free(j);
+        return rc;
+    }
+    *out = j;
+    return 0;
+}
+
+static void interrupt(tl__job_t *j, int64_t now)
+{
+    tl_task_t *t = j->task;
+    bool retry = t->attempt <= t->max_retries;
+    tl__str_set(&t->error, "interrupted: daemon stopped");
+    t->state = retry ? TL_STATE_QUEUED : TL_STATE_FAILED;
+    t->finished_at = retry ? 0 : now;
+    t->updated_at = now;
+    if (t->paused_at) {
+        t->paused_ms += now - t->paused_at;
+        t->paused_at = 0;
+    }
+    tl__mgr_touch(j);
+}
+
+static int recover_one(tl_task_t *t, void *ud)
+{
+    tl_manager_t *m = ud;
+    tl__job_t *j;
+    int rc = adopt(m, t, &j);
+    if (rc)
+        return rc;
+    if (t->state == TL_STATE_RUNNING || t->state == TL_STATE_PAUSED)
+        interrupt(j, tl__now_ms());
+    if (t->state == TL_STATE_QUEUED)
+        return tl__sched_enqueue(j);
+    return 0;
+}
+
+static void load_group(const char *name, int parallel, void *ud)
+{
+    tl__group_t *g = tl__group_get(ud, name, true);
+    if (g)
+        g->parallel = parallel;
+}
+
+static int recover(tl_manager_t *m)
+{
+    int rc = m->store->ops->load_groups(m->store, load_group, m);
+    rc = rc ? rc : tl__mgr_begin(m);
+    rc = rc ? rc : m->store->ops->load_active(m->store, recover_one, m);
+    rc = rc ? rc : commit(m);
+    if (rc)
+        return tl__mgr_error(m, rc, "recovery failed: %s",
+                             m->store->ops->errmsg(m->store));
+    return 0;
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    tl_manager_t *m = arg;
+    char buf[64];
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    event_base_loopbreak(m->base);
+}
+
+/* tl_manager_stop() may run in a signal handler: it only writes a byte. */
+static int make_stop_pipe(tl_manager_t *m)
+{
+    if (pipe2(m->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return TL_EIO;
+    m->stop_ev = event_new(m->base, m->stop_pipe[0], EV_READ | EV_PERSIST,
+                           on_stop, m);
+    if (!m->stop_ev)
+        return TL_ENOMEM;
+    event_priority_set(m->stop_ev, PRIO_IO);
+    return event_add(m->stop_ev, NULL) ? TL_EIO : 0;
+}
+
+static int make_events(tl_manager_t *m)
+{
+    m->base = event_base_new();
+    if (!m->base || event_base_priority_init(m->base, PRIO_COUNT) != 0)
+        return TL_ENOMEM;
+    m->sched_ev = event_new(m->base, -1, 0, tl__sched_run, m);
+    m->commit_ev = event_new(m->base, -1, 0, on_commit, m);
+    m->sigchld_ev = evsignal_new(m->base, SIGCHLD, on_sigchld, m);
+    if (!m->sched_ev || !m->commit_ev || !m->sigchld_ev)
+        return TL_ENOMEM;
+    event_priority_set(m->sched_ev, PRIO_SCHED);
+    event_priority_set(m->commit_ev, PRIO_COMMIT);
+    if (event_add(m->sigchld_ev, NULL))
+        return TL_EIO;
+    return make_stop_pipe(m);
+}
+
+static void apply_defaults(tl_manager_options_t *o)
+{
+    if (o->kill_grace_s <= 0 || !isfinite(o->kill_grace_s))
+        o->kill_grace_s = 5;
+    if (o->log_cap_bytes <= 0)
+        o->log_cap_bytes = 16 << 20;
+    if (o->retry_base_s <= 0 || !isfinite(o->retry_base_s))
+        o->retry_base_s = 1;
+}
+
+static int set_paths(tl_manager_t *m, const char *data_dir)
+{
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    m->data_dir = strdup(data_dir);
+    m->logs_dir = tl__strfmt("%s/logs", data_dir);
+    m->owner = tl__strfmt("%s:%d", host, (int)getpid());
+    if (!m->data_dir || !m->logs_dir || !m->owner)
+        return TL_ENOMEM;
+    if (tl__mkdir_p(m->data_dir) || tl__mkdir_p(m->logs_dir))
+        return tl__mgr_error(m, TL_EIO, "cannot create %s: %s",
+                             m->logs_dir, strerror(errno));
+    return 0;
+}
+
+int tl_manager_open(const tl_manager_options_t *opts, tl_manager_t **out)
+{
+    if (!opts || !opts->data_dir || !out)
+        return TL_EINVAL;
+    tl_manager_t *m = calloc(1, sizeof(*m));
+    if (!m)
+        return TL_ENOMEM;
+    m->lock_fd = -1;
+    m->stop_pipe[0] = m->stop_pipe[1] = -1;
+    m->opts = *opts;
+    m->opts.data_dir = NULL;
+    m->opts.store = NULL;
+    apply_defaults(&m->opts);
+    m->deferred_tail = &m->deferred;
+    tl__map_init(&m->jobs);
+    tl__map_init(&m->pids);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    int rc = set_paths(m, opts->data_dir);
+    rc = rc ? rc : lock_data_dir(m);
+    rc = rc ? rc : make_events(m);
+    if (!rc) {
+        m->opts.store = opts->store;
+        rc = open_store(m);
+        m->opts.store = NULL;
+    }
+    rc = rc ? rc : recover(m);
+    if (rc) {
+        fprintf(stderr, "tasklight: %s\n", tl_manager_errmsg(m));
+        tl_manager_close(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+/* Running command tasks are stopped and recorded as interrupted, as a
+ * restart after a crash would record them. */
+static void stop_running(tl_manager_t *m)
+{
+    int64_t now = tl__now_ms();
+    for (size_t i = 0; i < m->jobs.cap; i++) {
+        if (m->jobs.keys[i] == INT64_MIN)
+            continue;
+        tl__job_t *j = m->jobs.vals[i];
+        if (!j->proc)
+            continue;
+        tl__proc_signal(j->proc, SIGKILL);
+        tl__proc_signal(j->proc, SIGCONT);
+        if (j->task->state == TL_STATE_RUNNING ||
+            j->task->state == TL_STATE_PAUSED)
+            interrupt(j, now);
+    }
+}
+
+static void free_jobs(tl_manager_t *m)
+{
+    for (size_t i = 0; i < m->jobs.cap; i++) {
+        if (m->jobs.keys[i] == INT64_MIN)
+            continue;
+        tl__job_t *j = m->jobs.vals[i];
+        j->qi.pos = SIZE_MAX; /* the queues go with their groups */
+        j->group = NULL;
+        tl__job_free(j);
+    }
+    tl__map_free(&m->jobs);
+    tl__map_free(&m->pids);
+}
+
+void tl_manager_close(tl_manager_t *m)
+{
+    if (!m)
+        return;
+    m->closing = true;
+    if (m->store) {
+        if (tl__mgr_begin(m) == 0)
+            stop_running(m);
+        commit(m);
+        m->store->ops->close(m->store);
+    }
+    free_jobs(m);
+    tl__group_free_all(m);
+    while (m->subs)
+        tl_manager_unsubscribe(m, m->subs->id);
+    if (m->sched_ev)
+        event_free(m->sched_ev);
+    if (m->commit_ev)
+        event_free(m->commit_ev);
+    if (m->sigchld_ev)
+        event_free(m->sigchld_ev);
+    if (m->stop_ev)
+        event_free(m->stop_ev);
+    for (int i = 0; i < 2; i++)
+        if (m->stop_pipe[i] >= 0)
+            close(m->stop_pipe[i]);
+    if (m->base)
+        event_base_free(m->base);
+    if (m->lock_fd >= 0)
+        close(m->lock_fd);
+    tl__strv_free(m->extra_env);
+    free(m->data_dir);
+    free(m->logs_dir);
+    free(m->owner);
+    free(m);
+}
+
+int tl_manager_run(tl_manager_t *m)
+{
+    return event_base_dispatch(m->base) < 0 ? TL_EIO : 0;
+}
+
+int tl_manager_run_once(tl_manager_t *m, int nonblock)
+{
+    int flags = EVLOOP_ONCE | (nonblock ? EVLOOP_NONBLOCK : 0);
+    return event_base_loop(m->base, flags) < 0 ? TL_EIO : 0;
+}
+
+void tl_manager_stop(tl_manager_t *m)
+{
+    int saved = errno;
+    ssize_t n = write(m->stop_pipe[1], "x", 1);
+    (void)n;
+    errno = saved;
+}
+
+void tl__mgr_set_task_env(tl_manager_t *m, const char *socket_path,
+                          const char *url, const char *token)
+{
+    char *v[4] = {NULL};
+    size_t k = 0;
+    if (socket_path)
+        v[k++] = tl__strfmt("TASKLIGHT_SOCKET=%s", socket_path);
+    if (url)
+        v[k++] = tl__strfmt("TASKLIGHT_URL=%s", url);
+    if (token)
+        v[k++] = tl__strfmt("TASKLIGHT_TOKEN=%s", token);
+    tl__strv_free(m->extra_env);
+    m->extra_env = tl__strv_dup((const char *const *)v);
+    for (size_t i = 0; i < k; i++)
+        free(v[i]);
+}

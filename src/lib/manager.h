@@ -1,0 +1,146 @@
+/*
+ * manager.h -- the manager's internals, shared by manager.c, sched.c,
+ * job.c and the HTTP layer.
+ *
+ * DESIGN: one thread runs one libevent loop. Every change to a task happens
+ * on it, in memory first (the job), then in the store inside a transaction
+ * opened lazily on the first write of a loop turn. Three loop priorities
+ * order a turn: I/O and timers (0, 1), then the scheduler (1: fill free
+ * slots), then the commit (2: write dirty tasks, COMMIT, then answer the
+ * requests that waited on it). So every acknowledgement follows a commit,
+ * and a burst of requests costs one commit.
+ *
+ * Only tasks that are not final live in memory (jobs, by id); finished ones
+ * are read from the store on demand, so memory and start-up cost follow
+ * the active work, not history. A job whose task has ended stays until its
+ * process group is gone (a cancelled task may still be dying).
+ */
+#ifndef TL_MANAGER_H
+#define TL_MANAGER_H
+
+#include "exec.h"
+#include "map.h"
+#include "queue.h"
+#include "store.h"
+#include "tasklog.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef struct tl__group {
+    char *name;
+    int parallel; /* 0: unlimited */
+    int running;  /* jobs holding a slot */
+    tl__queue_t queue;
+    struct tl__group *next;
+} tl__group_t;
+
+typedef struct tl__job {
+    tl__qitem_t qi; /* in its group's queue while queued and due */
+    tl_task_t *task;
+    tl_manager_t *m;
+    tl__group_t *group; /* the group whose slot it holds or queue it is in */
+    tl__proc_t *proc;   /* the running process group, or NULL */
+    tl__tasklog_t *log;
+    struct event *timeout_ev; /* the task's timeout */
+    struct event *kill_ev;    /* SIGKILL after the grace period */
+    struct event *due_ev;     /* run_after reached */
+    bool holds_slot;
+    bool cancelling; /* final state already set to cancelled */
+    bool timed_out;
+    bool dirty;                /* must be written at commit */
+    struct tl__job *dirty_next;
+} tl__job_t;
+
+typedef void (*tl__after_commit_fn)(void *ud, int rc);
+
+typedef struct tl__deferred {
+    tl__after_commit_fn fn;
+    void *ud;
+    struct tl__deferred *next;
+} tl__deferred_t;
+
+typedef struct tl__sub {
+    uint64_t id;
+    tl_event_cb cb;
+    void *ud;
+    struct tl__sub *next;
+} tl__sub_t;
+
+struct tl_manager {
+    struct event_base *base;
+    tl__store_t *store;
+    tl_manager_options_t opts;
+    char *data_dir;
+    char *logs_dir;
+    char *owner;       /* "host:pid" */
+    char **extra_env;  /* TASKLIGHT_SOCKET=..., TASKLIGHT_URL=... */
+    int lock_fd;
+    tl__map_t jobs; /* id -> job, for tasks not yet final (and dying) */
+    tl__map_t pids; /* pid -> job */
+    tl__group_t *groups;
+    struct event *sched_ev;
+    struct event *commit_ev;
+    struct event *sigchld_ev;
+    struct event *stop_ev;
+    int stop_pipe[2];
+    bool in_txn;
+    tl__job_t *dirty;
+    tl__deferred_t *deferred, **deferred_tail;
+    tl__sub_t *subs;
+    uint64_t next_sub;
+    uint64_t event_seq;
+    bool closing;
+    char errmsg[512];
+};
+
+/* manager.c */
+int tl__mgr_error(tl_manager_t *m, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int tl__mgr_begin(tl_manager_t *m); /* opens the turn's transaction */
+void tl__mgr_touch(tl__job_t *j);   /* job changed: write it at commit */
+/* Writes the dirty jobs into the open transaction (reads then see them). */
+int tl__mgr_flush(tl_manager_t *m);
+/* fn(ud, rc) runs after this turn's commit (at once if nothing is
+ * pending), rc the commit's result. */
+void tl__mgr_after_commit(tl_manager_t *m, tl__after_commit_fn fn, void *ud);
+void tl__mgr_emit(tl_manager_t *m, const char *type, int64_t id,
+                  json_t *data /* taken */);
+void tl__mgr_emit_task(tl_manager_t *m, const char *type, tl__job_t *j);
+/* The task as JSON, from memory or the store; TL_ENOTFOUND. */
+int tl__mgr_task_json(tl_manager_t *m, int64_t id, json_t **out);
+int tl__mgr_list_json(tl_manager_t *m, const tl_filter_t *f, json_t **out);
+int tl__mgr_create(tl_manager_t *m, tl_task_t *t /* taken */, int64_t *id,
+                   bool *existed);
+int tl__mgr_patch(tl_manager_t *m, int64_t id, const char *title,
+                  const char *description, const int64_t *priority,
+                  const char *group);
+int tl__mgr_groups_json(tl_manager_t *m, json_t **out);
+int tl__mgr_clean(tl_manager_t *m, int64_t older_than_ms, int64_t *removed);
+int tl__mgr_logs_json(tl_manager_t *m, int64_t id, long tail, json_t **out);
+void tl__mgr_set_task_env(tl_manager_t *m, const char *socket_path,
+                          const char *url, const char *token);
+
+/* sched.c: groups, queues and slots */
+tl__group_t *tl__group_get(tl_manager_t *m, const char *name, bool create);
+void tl__group_free_all(tl_manager_t *m);
+int tl__sched_enqueue(tl__job_t *j); /* queued job: into its queue now or
+                                        when run_after comes */
+void tl__sched_dequeue(tl__job_t *j);
+void tl__sched_release(tl__job_t *j); /* give back the job's slot */
+void tl__sched_kick(tl_manager_t *m); /* run the scheduler this turn */
+void tl__sched_run(evutil_socket_t fd, short what, void *arg);
+
+/* job.c: a job's life */
+tl__job_t *tl__job_new(tl_manager_t *m, tl_task_t *t /* taken */);
+void tl__job_free(tl__job_t *j);
+void tl__job_start(tl__job_t *j);
+int tl__job_cancel(tl__job_t *j);
+int tl__job_pause(tl__job_t *j);
+int tl__job_resume(tl__job_t *j);
+void tl__job_reaped(tl__job_t *j, int wstatus);
+/* Forgets the job if its task is final and nothing of it runs. */
+void tl__job_release_if_done(tl__job_t *j);
+
+#endif

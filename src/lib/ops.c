@@ -1,0 +1,521 @@
+/*
+ * ops.c -- what can be done to tasks: create, read, list, change state,
+ * edit, remove, wait; groups; cleaning; logs. Both the public C API and
+ * the HTTP layer come through here, so a rule (409 on an illegal change,
+ * 404 on an unknown id) is enforced once.
+ *
+ * DESIGN: active tasks are answered from memory (jobs), finished ones from
+ * the store. Before a read that goes to the store, the turn's pending
+ * writes are flushed into the open transaction, so a read never misses a
+ * change the same turn made.
+ */
+#include "manager.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int flush(tl_manager_t *m)
+{
+    return m->in_txn ? tl__mgr_flush(m) : 0;
+}
+
+static tl__job_t *job_of(tl_manager_t *m, int64_t id)
+{
+    return tl__map_get(&m->jobs, id);
+}
+
+static int not_found(tl_manager_t *m, int64_t id)
+{
+    return tl__mgr_error(m, TL_ENOTFOUND, "task %lld does not exist",
+                         (long long)id);
+}
+
+/* A copy of the stored task; TL_ENOTFOUND with a message. */
+static int load(tl_manager_t *m, int64_t id, tl_task_t **out)
+{
+    int rc = flush(m);
+    rc = rc ? rc : m->store->ops->load_task(m->store, id, out);
+    if (rc == TL_ENOTFOUND)
+        return not_found(m, id);
+    if (rc)
+        return tl__mgr_error(m, rc, "store: %s",
+                             m->store->ops->errmsg(m->store));
+    return 0;
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+static int existing_key(tl_manager_t *m, const char *key, int64_t *id)
+{
+    tl_task_t *old = NULL;
+    int rc = flush(m);
+    rc = rc ? rc : m->store->ops->find_key(m->store, key, &old);
+    if (rc)
+        return rc;
+    *id = old->id;
+    tl_task_free(old);
+    return 0;
+}
+
+int tl__mgr_create(tl_manager_t *m, tl_task_t *t, int64_t *id, bool *existed)
+{
+    *existed = false;
+    if (m->closing) {
+        tl_task_free(t);
+        return tl__mgr_error(m, TL_ECLOSED, "the daemon is shutting down");
+    }
+    if (t->key && existing_key(m, t->key, id) == 0) {
+        *existed = true;
+        tl_task_free(t);
+        return 0;
+    }
+    int64_t now = tl__now_ms();
+    t->state = TL_STATE_QUEUED;
+    t->created_at = t->updated_at = now;
+    int rc = tl__mgr_begin(m);
+    rc = rc ? rc : m->store->ops->insert_task(m->store, t);
+    if (rc) {
+        tl_task_free(t);
+        return tl__mgr_error(m, rc, "store: %s",
+                             m->store->ops->errmsg(m->store));
+    }
+    tl__job_t *j = tl__job_new(m, t);
+    if (!j || tl__map_put(&m->jobs, t->id, j)) {
+        tl__job_free(j);
+        return tl__mgr_error(m, TL_ENOMEM, "out of memory");
+    }
+    *id = t->id;
+    tl__mgr_emit_task(m, "task.created", j);
+    rc = tl__sched_enqueue(j);
+    return rc ? tl__mgr_error(m, rc, "out of memory") : 0;
+}
+
+static int fill_submit(tl_task_t *t, const tl_submit_t *s)
+{
+    int rc = 0;
+    if (!(t->argv = tl__strv_dup(s->argv)))
+        return TL_ENOMEM;
+    if (s->env && !(t->env = tl__strv_dup(s->env)))
+        return TL_ENOMEM;
+    rc |= tl__str_set(&t->title, s->title ? s->title : s->argv[0]);
+    rc |= tl__str_set(&t->kind, s->kind ? s->kind : "command");
+    rc |= tl__str_set(&t->description, s->description);
+    rc |= tl__str_set(&t->group, s->group ? s->group : "default");
+    rc |= tl__str_set(&t->key, s->key);
+    rc |= tl__str_set(&t->cwd, s->cwd);
+    t->priority = s->priority;
+    t->max_retries = s->max_retries;
+    t->timeout_s = s->timeout_s;
+    t->source = TL_SOURCE_COMMAND;
+    return rc ? TL_ENOMEM : 0;
+}
+
+int tl_submit_command(tl_manager_t *m, const tl_submit_t *s, int64_t *id)
+{
+    if (!s || !s->argv || !s->argv[0] || s->max_retries < 0 ||
+        !(s->timeout_s >= 0))
+        return tl__mgr_error(m, TL_EINVAL, "invalid submission");
+    tl_task_t *t = tl__task_new();
+    if (!t)
+        return TL_ENOMEM;
+    int rc = fill_submit(t, s);
+    if (rc) {
+        tl_task_free(t);
+        return rc;
+    }
+    bool existed;
+    int64_t got = 0;
+    rc = tl__mgr_create(m, t, &got, &existed);
+    if (!rc && id)
+        *id = got;
+    return rc;
+}
+
+/* ---- read --------------------------------------------------------------- */
+
+int tl__mgr_task_json(tl_manager_t *m, int64_t id, json_t **out)
+{
+    tl__job_t *j = job_of(m, id);
+    if (j) {
+        *out = tl__task_to_json(j->task, tl__now_ms());
+        return *out ? 0 : TL_ENOMEM;
+    }
+    tl_task_t *t;
+    int rc = load(m, id, &t);
+    if (rc)
+        return rc;
+    *out = tl__task_to_json(t, tl__now_ms());
+    tl_task_free(t);
+    return *out ? 0 : TL_ENOMEM;
+}
+
+int tl_task_get(tl_manager_t *m, int64_t id, tl_task_t **out)
+{
+    tl__job_t *j = job_of(m, id);
+    if (j) {
+        *out = tl__task_dup(j->task);
+        return *out ? 0 : TL_ENOMEM;
+    }
+    return load(m, id, out);
+}
+
+static json_t *counts_json(const int64_t counts[TL_STATE__COUNT])
+{
+    json_t *c = json_object();
+    for (int s = 0; c && s < TL_STATE__COUNT; s++)
+        json_object_set_new(c, tl_state_name((tl_state_t)s),
+                            json_integer(counts[s]));
+    return c;
+}
+
+static json_t *page_json(tl_manager_t *m, tl_task_t **ts, size_t n)
+{
+    json_t *a = json_array();
+    int64_t now = tl__now_ms();
+    for (size_t i = 0; a && i < n; i++) {
+        tl__job_t *j = job_of(m, ts[i]->id);
+        json_array_append_new(a, tl__task_to_json(j ? j->task : ts[i], now));
+    }
+    return a;
+}
+
+int tl__mgr_list_json(tl_manager_t *m, const tl_filter_t *f, json_t **out)
+{
+    tl__store_filter_t sf = {f->state, f->kind, f->group, f->text, f->limit,
+                             f->cursor};
+    if (sf.limit <= 0)
+        sf.limit = 100;
+    if (sf.limit > 1000)
+        sf.limit = 1000;
+    tl_task_t **ts = NULL;
+    size_t n = 0;
+    int64_t next = 0, counts[TL_STATE__COUNT] = {0};
+    int rc = flush(m);
+    rc = rc ? rc : m->store->ops->list_tasks(m->store, &sf, &ts, &n, &next);
+    rc = rc ? rc : m->store->ops->count_states(m->store, counts);
+    if (!rc) {
+        *out = json_pack("{s:o, s:o, s:o}", "tasks", page_json(m, ts, n),
+                         "counts", counts_json(counts), "next_cursor",
+                         next ? json_integer(next) : json_null());
+        rc = *out ? 0 : TL_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        tl_task_free(ts[i]);
+    free(ts);
+    if (rc)
+        return tl__mgr_error(m, rc, "store: %s",
+                             m->store->ops->errmsg(m->store));
+    return 0;
+}
+
+int tl_task_list_json(tl_manager_t *m, const tl_filter_t *f, char **json_out)
+{
+    json_t *o;
+    int rc = tl__mgr_list_json(m, f, &o);
+    if (rc)
+        return rc;
+    *json_out = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    json_decref(o);
+    return *json_out ? 0 : TL_ENOMEM;
+}
+
+/* ---- state changes ------------------------------------------------------ */
+
+static int conflict(tl_manager_t *m, int64_t id, const char *action,
+                    tl_state_t s)
+{
+    return tl__mgr_error(m, TL_ECONFLICT, "task %lld: cannot %s a %s task",
+                         (long long)id, action, tl_state_name(s));
+}
+
+/* The job of an active task, or the error for a finished or unknown one. */
+static int active_job(tl_manager_t *m, int64_t id, const char *action,
+                      tl__job_t **out)
+{
+    *out = job_of(m, id);
+    if (*out)
+        return 0;
+    tl_task_t *t;
+    int rc = load(m, id, &t);
+    if (rc)
+        return rc;
+    rc = conflict(m, id, action, t->state);
+    tl_task_free(t);
+    return rc;
+}
+
+typedef int (*job_action_fn)(tl__job_t *j);
+
+static int act(tl_manager_t *m, int64_t id, const char *name,
+               job_action_fn fn)
+{
+    tl__job_t *j;
+    int rc = active_job(m, id, name, &j);
+    if (rc)
+        return rc;
+    tl_state_t was = j->task->state;
+    rc = fn(j);
+    if (rc == TL_ECONFLICT)
+        return conflict(m, id, name, was);
+    if (rc)
+        return tl__mgr_error(m, rc, "task %lld: %s failed: %s",
+                             (long long)id, name, tl_strerror(rc));
+    return 0;
+}
+
+int tl_task_cancel(tl_manager_t *m, int64_t id)
+{
+    return act(m, id, "cancel", tl__job_cancel);
+}
+
+int tl_task_pause(tl_manager_t *m, int64_t id)
+{
+    return act(m, id, "pause", tl__job_pause);
+}
+
+int tl_task_resume(tl_manager_t *m, int64_t id)
+{
+    return act(m, id, "resume", tl__job_resume);
+}
+
+int tl_task_retry(tl_manager_t *m, int64_t id)
+{
+    tl__job_t *j = job_of(m, id);
+    if (j)
+        return j->proc ? tl__mgr_error(m, TL_ECONFLICT,
+                                       "task %lld is still stopping",
+                                       (long long)id)
+                       : conflict(m, id, "retry", j->task->state);
+    tl_task_t *t;
+    int rc = load(m, id, &t);
+    if (rc)
+        return rc;
+    if (!tl__state_transition_ok(t->state, TL_STATE_QUEUED)) {
+        rc = conflict(m, id, "retry", t->state);
+        tl_task_free(t);
+        return rc;
+    }
+    if ((rc = tl__mgr_begin(m))) {
+        tl_task_free(t);
+        return rc;
+    }
+    t->state = TL_STATE_QUEUED;
+    t->finished_at = t->run_after = 0;
+    t->updated_at = tl__now_ms();
+    j = tl__job_new(m, t);
+    if (!j || tl__map_put(&m->jobs, id, j)) {
+        tl__job_free(j);
+        return tl__mgr_error(m, TL_ENOMEM, "out of memory");
+    }
+    tl__mgr_touch(j);
+    tl__mgr_emit_task(m, "task.retrying", j);
+    return tl__sched_enqueue(j);
+}
+
+int tl_task_remove(tl_manager_t *m, int64_t id)
+{
+    tl__job_t *j = job_of(m, id);
+    if (j && (j->proc || j->task->state != TL_STATE_QUEUED))
+        return tl__mgr_error(m, TL_ECONFLICT,
+                             "task %lld is %s: cancel it first",
+                             (long long)id, tl_state_name(j->task->state));
+    int rc = tl__mgr_begin(m);
+    rc = rc ? rc : flush(m);
+    rc = rc ? rc : m->store->ops->delete_task(m->store, id);
+    if (rc == TL_ENOTFOUND)
+        return not_found(m, id);
+    if (rc)
+        return tl__mgr_error(m, rc, "store: %s",
+                             m->store->ops->errmsg(m->store));
+    if (j) {
+        tl__map_del(&m->jobs, id);
+        tl__job_free(j);
+    }
+    tl__tasklog_remove(m->logs_dir, id);
+    tl__mgr_emit(m, "task.deleted", id, json_pack("{s:I}", "id", id));
+    return 0;
+}
+
+/* ---- edits -------------------------------------------------------------- */
+
+static int requeue_job(tl__job_t *j, const int64_t *priority,
+                       const char *group)
+{
+    tl_task_t *t = j->task;
+    if (t->state != TL_STATE_QUEUED)
+        return conflict(j->m, t->id, "re-prioritise", t->state);
+    tl__sched_dequeue(j);
+    if (priority)
+        t->priority = *priority;
+    if (group && tl__str_set(&t->group, group))
+        return TL_ENOMEM;
+    return tl__sched_enqueue(j);
+}
+
+int tl__mgr_patch(tl_manager_t *m, int64_t id, const char *title,
+                  const char *description, const int64_t *priority,
+                  const char *group)
+{
+    tl__job_t *j = job_of(m, id);
+    if ((priority || group) && !j)
+        return active_job(m, id, "re-prioritise", &j);
+    int rc = tl__mgr_begin(m);
+    if (rc)
+        return rc;
+    if (!j) { /* only title and description of a finished task */
+        tl_task_t *t;
+        if ((rc = load(m, id, &t)))
+            return rc;
+        rc = tl__str_set(&t->title, title ? title : t->title);
+        rc |= tl__str_set(&t->description,
+                          description ? description : t->description);
+        t->updated_at = tl__now_ms();
+        rc = rc ? rc : m->store->ops->update_task(m->store, t);
+        tl_task_free(t);
+        return rc;
+    }
+    if ((priority || group) && (rc = requeue_job(j, priority, group)))
+        return rc;
+    if (title)
+        tl__str_set(&j->task->title, title);
+    if (description)
+        tl__str_set(&j->task->description, description);
+    j->task->updated_at = tl__now_ms();
+    tl__mgr_touch(j);
+    tl__mgr_emit_task(m, "task.updated", j);
+    return 0;
+}
+
+int tl_task_requeue(tl_manager_t *m, int64_t id, const int64_t *priority,
+                    const char *group)
+{
+    return tl__mgr_patch(m, id, NULL, NULL, priority, group);
+}
+
+int tl_task_wait(tl_manager_t *m, int64_t id, double timeout_s,
+                 tl_task_t **out)
+{
+    int64_t deadline =
+        timeout_s > 0 ? tl__mono_ms() + (int64_t)(timeout_s * 1000) : 0;
+    for (;;) {
+        tl__job_t *j = job_of(m, id);
+        if (!j || (tl_state_is_final(j->task->state) && !j->proc)) {
+            tl_task_t *t;
+            int rc = tl_task_get(m, id, &t);
+            if (rc)
+                return rc;
+            if (tl_state_is_final(t->state)) {
+                if (out)
+                    *out = t;
+                else
+                    tl_task_free(t);
+                return 0;
+            }
+            tl_task_free(t);
+        }
+        if (deadline && tl__mono_ms() >= deadline)
+            return tl__mgr_error(m, TL_ETIMEDOUT, "timed out");
+        struct timeval tv = {0, 50000};
+        event_base_loopexit(m->base, &tv);
+        event_base_loop(m->base, EVLOOP_ONCE);
+    }
+}
+
+/* ---- groups, cleaning, logs ----------------------------------------------- */
+
+int tl_group_set_parallel(tl_manager_t *m, const char *group, int parallel)
+{
+    if (!group || !*group || parallel < 0)
+        return tl__mgr_error(m, TL_EINVAL, "invalid group or limit");
+    tl__group_t *g = tl__group_get(m, group, true);
+    if (!g)
+        return TL_ENOMEM;
+    int rc = tl__mgr_begin(m);
+    rc = rc ? rc : m->store->ops->set_group(m->store, group, parallel);
+    if (rc)
+        return tl__mgr_error(m, rc, "store: %s",
+                             m->store->ops->errmsg(m->store));
+    g->parallel = parallel;
+    tl__sched_kick(m);
+    return 0;
+}
+
+int tl__mgr_groups_json(tl_manager_t *m, json_t **out)
+{
+    json_t *a = json_array();
+    for (tl__group_t *g = m->groups; a && g; g = g->next)
+        json_array_append_new(
+            a, json_pack("{s:s, s:i, s:i, s:I}", "name", g->name, "parallel",
+                         g->parallel, "running", g->running, "queued",
+                         (json_int_t)g->queue.len));
+    *out = a ? json_pack("{s:o}", "groups", a) : NULL;
+    return *out ? 0 : TL_ENOMEM;
+}
+
+int tl__mgr_clean(tl_manager_t *m, int64_t older_than_ms, int64_t *removed)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+    int rc = tl__mgr_begin(m);
+    rc = rc ? rc : flush(m);
+    rc = rc ? rc
+            : m->store->ops->delete_finished(
+                  m->store, tl__now_ms() - older_than_ms, &ids, &n);
+    if (rc)
+        return tl__mgr_error(m, rc, "store: %s",
+                             m->store->ops->errmsg(m->store));
+    for (size_t i = 0; i < n; i++)
+        tl__tasklog_remove(m->logs_dir, ids[i]);
+    free(ids);
+    *removed = (int64_t)n;
+    return 0;
+}
+
+static const char *stream_name(char c)
+{
+    return c == 'o' ? "stdout" : c == 'e' ? "stderr" : "info";
+}
+
+/* "2026-11-21T23:59:01.123Z o text" */
+static json_t *log_line_json(const char *line, size_t len)
+{
+    const char *sp = memchr(line, ' ', len);
+    if (!sp || (size_t)(sp - line) + 2 > len)
+        return json_pack("{s:n, s:s, s:s%}", "ts", "stream", "info", "text",
+                         line, len);
+    size_t ts_len = (size_t)(sp - line);
+    const char *text = sp + 2 < line + len ? sp + 3 : line + len;
+    size_t text_len = (size_t)(line + len - text);
+    return json_pack("{s:s%, s:s, s:s%}", "ts", line, ts_len, "stream",
+                     stream_name(sp[1]), "text", text, text_len);
+}
+
+int tl__mgr_logs_json(tl_manager_t *m, int64_t id, long tail, json_t **out)
+{
+    tl__job_t *j = job_of(m, id);
+    if (!j) {
+        tl_task_t *t;
+        int rc = load(m, id, &t);
+        if (rc)
+            return rc;
+        tl_task_free(t);
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = tl__tasklog_read_tail(m->logs_dir, id, tail, &buf, &len);
+    if (rc)
+        return tl__mgr_error(m, rc, "cannot read the log of task %lld",
+                             (long long)id);
+    json_t *lines = json_array();
+    for (size_t i = 0; lines && i < len;) {
+        const char *nl = memchr(buf + i, '\n', len - i);
+        size_t l = nl ? (size_t)(nl - (buf + i)) : len - i;
+        json_array_append_new(lines, log_line_json(buf + i, l));
+        i += l + 1;
+    }
+    free(buf);
+    *out = json_pack("{s:o}", "lines", lines);
+    return *out ? 0 : TL_ENOMEM;
+}

@@ -1,0 +1,62 @@
+/*
+ * client.h -- talking to the daemon: HTTP requests and Server-Sent Events
+ * streams over its unix socket (libcurl), and small jansson helpers.
+ */
+#ifndef TL_CLIENT_H
+#define TL_CLIENT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "args.h"
+#include "cli.h"
+
+typedef struct cli_http {
+    long status;         /* the HTTP status; 0 when none came */
+    char *body;          /* the response body, NUL-terminated, or NULL */
+    size_t len;
+    json_t *json;        /* the body parsed, or NULL */
+    int connect_failed;  /* nothing was sent: no daemon listens */
+    int timed_out;       /* the timeout passed */
+    char errmsg[1024];   /* why the call failed, for "tl: error: ..." */
+} cli_http_t;
+
+/* Sends METHOD path ("/api/...") with body (JSON, may be NULL) and reads
+ * the answer into *res (cli_http_free() it). Returns CLI_OK for a 2xx,
+ * CLI_FAIL for an error answer (errmsg is the daemon's message), and
+ * CLI_UNREACHABLE when no answer came. */
+int cli_http(cli_t *cli, const char *method, const char *path, json_t *body,
+             cli_http_t *res);
+void cli_http_free(cli_http_t *res);
+
+/* cli_http() that prints the error and, on success, hands the parsed body
+ * to *out (json_decref() it; NULL if out is). Returns the exit code. */
+int cli_call(cli_t *cli, const char *method, const char *path, json_t *body,
+             json_t **out);
+
+/* Called per event; return non-zero to stop reading. */
+typedef int (*cli_event_cb)(const args_sse_event_t *ev, void *ud);
+
+/* Reads the event stream at path until the daemon closes it, cb stops it,
+ * or timeout_s passes (<= 0: no timeout; res->timed_out). Returns CLI_OK
+ * when the stream ended or cb stopped it, else as cli_http(). */
+int cli_stream(cli_t *cli, const char *path, double timeout_s,
+               cli_event_cb cb, void *ud, cli_http_t *res);
+
+/* s escaped for a URL path segment or query value; free() it. */
+char *cli_url_escape(cli_t *cli, const char *s);
+
+/* Frees the connection (at exit). */
+void cli_client_cleanup(cli_t *cli);
+
+/* ---- JSON helpers: NULL / dflt when the field is missing or wrongly typed */
+
+const char *cli_json_str(const json_t *obj, const char *key);
+int64_t cli_json_int(const json_t *obj, const char *key, int64_t dflt);
+/* A number (integer or real) in *out; 0 when present, -1 when not. */
+int cli_json_num(const json_t *obj, const char *key, double *out);
+
+/* Prints v to stdout as indented JSON and a newline. */
+void cli_print_json(const json_t *v);
+
+#endif

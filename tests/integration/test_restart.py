@@ -1,0 +1,97 @@
+"""A killed or stopped daemon loses no acknowledged task."""
+
+import signal
+import time
+
+from conftest import parse_ts, wait_for
+
+INTERRUPTED = "interrupted: daemon stopped"
+
+
+def test_sigkill_keeps_every_acknowledged_task(daemon):
+    daemon.tl("parallel", "1")
+    done = daemon.add_cli("--", "sh", "-c", "echo finished-before")
+    daemon.wait_final(done)
+    running = daemon.add_cli("--", "sleep", "1000")
+    daemon.wait_state(running, "running")
+    queued = [
+        daemon.add_cli("--title", "q-normal-1", "--", "sleep", "0.05"),
+        daemon.add_cli("--title", "q-high", "--priority", "high", "--", "sleep", "0.05"),
+        daemon.add_cli("--title", "q-normal-2", "--", "sleep", "0.05"),
+        daemon.add_cli("--title", "q-low", "--priority", "low", "--", "sleep", "0.05"),
+        daemon.add_cli("--title", "q-normal-3", "--", "sleep", "0.05"),
+    ]
+    before = {t: daemon.task(t) for t in [done, running] + queued}
+    assert all(before[t]["state"] == "queued" for t in queued), before
+
+    daemon.restart(kill=signal.SIGKILL)
+
+    t = daemon.wait_final(running, timeout=5)
+    assert t["state"] == "failed", t
+    assert t["error"] == INTERRUPTED, t
+
+    for tid in queued:
+        assert daemon.wait_final(tid, timeout=15)["state"] == "completed"
+    after = {t: daemon.task(t) for t in [done, running] + queued}
+    for tid, old in before.items():
+        new = after[tid]
+        for field in ("id", "title", "priority", "group", "command", "created_at", "max_retries"):
+            assert new[field] == old[field], f"task {tid} {field}: {old[field]!r} -> {new[field]!r}"
+    assert after[done]["state"] == "completed" and after[done]["finished_at"] == before[done]["finished_at"]
+    assert "finished-before" in [ln["text"] for ln in daemon.logs(done)]
+
+    order = sorted(queued, key=lambda t: parse_ts(after[t]["started_at"]))
+    assert [after[t]["title"] for t in order] == \
+        ["q-high", "q-normal-1", "q-normal-2", "q-normal-3", "q-low"]
+
+    listing = daemon.tasks("?limit=1000")
+    assert sorted(t["id"] for t in listing["tasks"]) == sorted(before)
+    assert listing["counts"]["completed"] == 6 and listing["counts"]["failed"] == 1, listing["counts"]
+
+
+def test_running_task_with_retries_runs_again_after_restart(daemon):
+    tid = daemon.add_cli("--retries", "1", "--", "sh", "-c", "echo attempt-start; sleep 1000")
+    daemon.wait_state(tid, "running")
+    wait_for(lambda: any(ln["text"] == "attempt-start" for ln in daemon.logs(tid)), 5)
+    assert daemon.task(tid)["attempt"] == 1
+
+    daemon.restart(kill=signal.SIGKILL)
+
+    t = wait_for(lambda: (lambda x: x if x["state"] == "running" and x["attempt"] == 2 else None)(
+        daemon.task(tid)), 10, msg="the second attempt running")
+    assert t["max_retries"] == 1
+    wait_for(lambda: sum(ln["text"] == "attempt-start" for ln in daemon.logs(tid)) == 2, 5,
+             msg="the second attempt's output")
+    daemon.tl("cancel", tid)
+    daemon.wait_state(tid, "cancelled")
+
+
+def test_sigterm_stops_tasks_and_they_are_interrupted(daemon):
+    tid = daemon.add_cli("--", "sh", "-c", "sleep 1000 & wait")
+    daemon.wait_state(tid, "running")
+    wait_for(lambda: len(daemon.task_pids(tid)) >= 2, 5)
+    pgid = daemon.task_pgid(tid)
+
+    t0 = time.monotonic()
+    daemon.stop(signal.SIGTERM, timeout=15)
+    assert daemon.proc.returncode == 0, f"tl serve exited {daemon.proc.returncode} on SIGTERM"
+    assert time.monotonic() - t0 < 10
+    # the daemon kills the process groups of running tasks on the way out
+    # (zombies are not counted: with the daemon gone, init reaps them)
+    wait_for(lambda: not daemon.task_pids(tid), 3,
+             msg=f"the processes of task {tid} (group {pgid}) gone after the daemon stopped")
+
+    daemon.start()
+    t = daemon.task(tid)
+    assert t["state"] == "failed" and t["error"] == INTERRUPTED, t
+
+
+def test_ids_are_never_reused_across_restarts(daemon):
+    a = daemon.add("true")["id"]
+    daemon.wait_final(a)
+    b = daemon.add("true")["id"]
+    daemon.wait_final(b)
+    daemon.unix("DELETE", f"/api/tasks/{b}")
+    daemon.restart()
+    c = daemon.add("true")["id"]
+    assert c > b > a, (a, b, c)
