@@ -20,7 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { PRIO_IO = 0, PRIO_SCHED = 1, PRIO_COMMIT = 2, PRIO_COUNT = 3 };
 
 int tl__mgr_error(tl_manager_t *m, int rc, const char *fmt, ...)
 {
@@ -52,7 +51,6 @@ int tl__mgr_begin(tl_manager_t *m)
     if (rc)
         return store_error(m, rc);
     m->in_txn = true;
-    event_active(m->commit_ev, 0, 0);
     return 0;
 }
 
@@ -131,9 +129,15 @@ static int commit(tl_manager_t *m)
     return rc;
 }
 
-static void on_commit(evutil_socket_t fd, short what, void *arg)
+/* The end of a loop turn: start what can start, then commit it all and
+ * answer the requests that waited for the commit. */
+static void end_turn(tl_manager_t *m)
 {
-    commit(arg);
+    while (m->sched_pending && !m->closing) {
+        m->sched_pending = false;
+        tl__sched_run(m);
+    }
+    commit(m);
 }
 
 /* ---- events ----------------------------------------------------------- */
@@ -235,7 +239,8 @@ static int open_store(tl_manager_t *m)
         return tl__mgr_error(m, TL_EINVAL, "unknown store %s", uri);
     int rc = tl__store_sqlite_ops.open(path, &m->store);
     if (rc)
-        return tl__mgr_error(m, rc, "cannot open store %s", path);
+        return tl__mgr_error(m, rc, "cannot open store %s: %s", path,
+                             tl__store_sqlite_ops.errmsg(NULL));
     return 0;
 }
 
@@ -309,6 +314,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     char buf[64];
     while (read(fd, buf, sizeof(buf)) > 0)
         ;
+    m->stopping = true;
     event_base_loopbreak(m->base);
 }
 
@@ -321,22 +327,17 @@ static int make_stop_pipe(tl_manager_t *m)
                            on_stop, m);
     if (!m->stop_ev)
         return TL_ENOMEM;
-    event_priority_set(m->stop_ev, PRIO_IO);
     return event_add(m->stop_ev, NULL) ? TL_EIO : 0;
 }
 
 static int make_events(tl_manager_t *m)
 {
     m->base = event_base_new();
-    if (!m->base || event_base_priority_init(m->base, PRIO_COUNT) != 0)
+    if (!m->base)
         return TL_ENOMEM;
-    m->sched_ev = event_new(m->base, -1, 0, tl__sched_run, m);
-    m->commit_ev = event_new(m->base, -1, 0, on_commit, m);
     m->sigchld_ev = evsignal_new(m->base, SIGCHLD, on_sigchld, m);
-    if (!m->sched_ev || !m->commit_ev || !m->sigchld_ev)
+    if (!m->sigchld_ev)
         return TL_ENOMEM;
-    event_priority_set(m->sched_ev, PRIO_SCHED);
-    event_priority_set(m->commit_ev, PRIO_COMMIT);
     if (event_add(m->sigchld_ev, NULL))
         return TL_EIO;
     return make_stop_pipe(m);
@@ -450,10 +451,6 @@ void tl_manager_close(tl_manager_t *m)
     tl__group_free_all(m);
     while (m->subs)
         tl_manager_unsubscribe(m, m->subs->id);
-    if (m->sched_ev)
-        event_free(m->sched_ev);
-    if (m->commit_ev)
-        event_free(m->commit_ev);
     if (m->sigchld_ev)
         event_free(m->sigchld_ev);
     if (m->stop_ev)
@@ -472,15 +469,28 @@ void tl_manager_close(tl_manager_t *m)
     free(m);
 }
 
+int tl__mgr_turn(tl_manager_t *m, int flags)
+{
+    end_turn(m); /* work queued by calls made outside the loop */
+    int rc = event_base_loop(m->base, EVLOOP_ONCE | flags);
+    end_turn(m);
+    return rc < 0 ? TL_EIO : 0;
+}
+
 int tl_manager_run(tl_manager_t *m)
 {
-    return event_base_dispatch(m->base) < 0 ? TL_EIO : 0;
+    m->stopping = false;
+    while (!m->stopping) {
+        int rc = tl__mgr_turn(m, 0);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 int tl_manager_run_once(tl_manager_t *m, int nonblock)
 {
-    int flags = EVLOOP_ONCE | (nonblock ? EVLOOP_NONBLOCK : 0);
-    return event_base_loop(m->base, flags) < 0 ? TL_EIO : 0;
+    return tl__mgr_turn(m, nonblock ? EVLOOP_NONBLOCK : 0);
 }
 
 void tl_manager_stop(tl_manager_t *m)

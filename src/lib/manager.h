@@ -4,11 +4,11 @@
  *
  * DESIGN: one thread runs one libevent loop. Every change to a task happens
  * on it, in memory first (the job), then in the store inside a transaction
- * opened lazily on the first write of a loop turn. Three loop priorities
- * order a turn: I/O and timers (0, 1), then the scheduler (1: fill free
- * slots), then the commit (2: write dirty tasks, COMMIT, then answer the
- * requests that waited on it). So every acknowledgement follows a commit,
- * and a burst of requests costs one commit.
+ * opened lazily on the first write of a loop turn. A turn is one pass of
+ * the libevent loop (every ready socket, timer and signal); at its end the
+ * scheduler fills free slots, then the commit writes the dirty tasks,
+ * COMMITs, and answers the requests that waited on it. So every
+ * acknowledgement follows a commit, and a burst of requests costs one.
  *
  * Only tasks that are not final live in memory (jobs, by id); finished ones
  * are read from the store on demand, so memory and start-up cost follow
@@ -80,8 +80,8 @@ struct tl_manager {
     tl__map_t jobs; /* id -> job, for tasks not yet final (and dying) */
     tl__map_t pids; /* pid -> job */
     tl__group_t *groups;
-    struct event *sched_ev;
-    struct event *commit_ev;
+    bool sched_pending; /* run the scheduler at the end of this turn */
+    bool stopping;
     struct event *sigchld_ev;
     struct event *stop_ev;
     int stop_pipe[2];
@@ -130,7 +130,9 @@ int tl__sched_enqueue(tl__job_t *j); /* queued job: into its queue now or
 void tl__sched_dequeue(tl__job_t *j);
 void tl__sched_release(tl__job_t *j); /* give back the job's slot */
 void tl__sched_kick(tl_manager_t *m); /* run the scheduler this turn */
-void tl__sched_run(evutil_socket_t fd, short what, void *arg);
+void tl__sched_run(tl_manager_t *m);
+/* One loop turn and its end (scheduler, commit); flags as event_base_loop */
+int tl__mgr_turn(tl_manager_t *m, int flags);
 
 /* job.c: a job's life */
 tl__job_t *tl__job_new(tl_manager_t *m, tl_task_t *t /* taken */);

@@ -419,7 +419,7 @@ int tl_task_wait(tl_manager_t *m, int64_t id, double timeout_s,
             return tl__mgr_error(m, TL_ETIMEDOUT, "timed out");
         struct timeval tv = {0, 50000};
         event_base_loopexit(m->base, &tv);
-        event_base_loop(m->base, EVLOOP_ONCE);
+        tl__mgr_turn(m, 0);
     }
 }
 

@@ -112,8 +112,7 @@ void tl__sched_release(tl__job_t *j)
 
 void tl__sched_kick(tl_manager_t *m)
 {
-    if (!m->closing)
-        event_active(m->sched_ev, 0, 0);
+    m->sched_pending = !m->closing;
 }
 
 static bool has_slot(const tl__group_t *g)
@@ -140,9 +139,8 @@ static tl__group_t *next_group(tl_manager_t *m)
     return best;
 }
 
-void tl__sched_run(evutil_socket_t fd, short what, void *arg)
+void tl__sched_run(tl_manager_t *m)
 {
-    tl_manager_t *m = arg;
     tl__group_t *g;
     while (!m->closing && (g = next_group(m))) {
         tl__job_t *j = container_of(tl__queue_pop(&g->queue), tl__job_t, qi);

@@ -128,7 +128,7 @@ enum col {
 };
 
 #define TASK_COLS                                                              \
-    "id, key, kind, title, description, grp, owner, state, source, "          \
+    "id, key, kind, title, description, grp, owner, state, source, "           \
     "priority, progress, current, total, unit, message, error, metadata, "     \
     "substeps, result, exit_code, attempt, max_retries, timeout_s, argv, "     \
     "cwd, env, cancel_requested, created_at, started_at, finished_at, "        \
@@ -188,8 +188,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_DELETE] = "DELETE FROM tasks WHERE id = ?1",
     [ST_LOAD] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1",
     [ST_FIND_KEY] = "SELECT " TASK_COLS " FROM tasks WHERE key = ?1",
-    [ST_ACTIVE] = "SELECT " TASK_COLS " FROM tasks WHERE state IN "
-        ACTIVE_STATES " ORDER BY id",
+    [ST_ACTIVE] = "SELECT " TASK_COLS
+                  " FROM tasks WHERE state IN " ACTIVE_STATES " ORDER BY id",
     [ST_COUNTS] = "SELECT state, n FROM task_counts",
     [ST_CLAIM] = "UPDATE tasks SET state = 'running', owner = ?1,"
                  " started_at = ?2, updated_at = ?2"
@@ -372,11 +372,10 @@ static const char pragmas[] = "PRAGMA journal_mode = WAL;"
                               "PRAGMA foreign_keys = ON;"
                               "PRAGMA cache_size = -16384;";
 
-static int prepare(struct sqlite_store *s, const char *sql,
-                   sqlite3_stmt **out)
+static int prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **out)
 {
-    int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                out, NULL);
+    int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out,
+                                NULL);
     return rc == SQLITE_OK ? 0 : fail(s, rc, "prepare statement");
 }
 
@@ -527,8 +526,8 @@ static int task_json_dump(const tl_task_t *t, struct task_json *j)
 
 static const char *source_name(tl_source_t src)
 {
-    if ((int)src < 0 || (size_t)src >= sizeof(source_names) /
-                                            sizeof(source_names[0]))
+    if ((int)src < 0 ||
+        (size_t)src >= sizeof(source_names) / sizeof(source_names[0]))
         return NULL;
     return source_names[src];
 }
@@ -611,8 +610,7 @@ static json_t *col_json(sqlite3_stmt *st, int i)
 
 /* Column i as an object (want_array 0) or array (1); bad JSON gives an
  * empty one. */
-static int col_container(sqlite3_stmt *st, int i, int want_array,
-                         json_t **out)
+static int col_container(sqlite3_stmt *st, int i, int want_array, json_t **out)
 {
     json_t *v = col_json(st, i);
     if (!(want_array ? json_is_array(v) : json_is_object(v))) {
@@ -655,9 +653,8 @@ static int col_state(sqlite3_stmt *st, int i, tl_state_t *out)
 static tl_source_t col_source(sqlite3_stmt *st, int i)
 {
     const char *name = (const char *)sqlite3_column_text(st, i);
-    for (size_t k = 0; name && k < sizeof(source_names) /
-                                       sizeof(source_names[0]);
-         k++) {
+    for (size_t k = 0;
+         name && k < sizeof(source_names) / sizeof(source_names[0]); k++) {
         if (strcmp(name, source_names[k]) == 0)
             return (tl_source_t)k;
     }
@@ -716,8 +713,7 @@ static void read_numbers(sqlite3_stmt *st, tl_task_t *t)
 }
 
 /* The task in the current row of st. */
-static int read_task(struct sqlite_store *s, sqlite3_stmt *st,
-                     tl_task_t **out)
+static int read_task(struct sqlite_store *s, sqlite3_stmt *st, tl_task_t **out)
 {
     tl_task_t *t = tl__task_new();
     int rc;
@@ -930,8 +926,7 @@ static int sqlite_load_task(tl__store_t *base, int64_t id, tl_task_t **out)
     return read_one(s, st, what, out);
 }
 
-static int sqlite_find_key(tl__store_t *base, const char *key,
-                           tl_task_t **out)
+static int sqlite_find_key(tl__store_t *base, const char *key, tl_task_t **out)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
     sqlite3_stmt *st = s->st[ST_FIND_KEY];
@@ -947,8 +942,7 @@ static int sqlite_find_key(tl__store_t *base, const char *key,
 
 /* Collects every active task before calling cb, so cb may write to the
  * store without disturbing a running SELECT. */
-static int sqlite_load_active(tl__store_t *base, tl__store_task_cb cb,
-                              void *ud)
+static int sqlite_load_active(tl__store_t *base, tl__store_task_cb cb, void *ud)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
     struct task_vec a = {0};
@@ -970,8 +964,7 @@ out:
 
 /* The list statement for a filter mask, built from constant fragments
  * (values are always bound) and prepared on first use. */
-static int list_stmt(struct sqlite_store *s, unsigned mask,
-                     sqlite3_stmt **out)
+static int list_stmt(struct sqlite_store *s, unsigned mask, sqlite3_stmt **out)
 {
     char sql[2048];
     size_t len = 0;
@@ -1021,8 +1014,7 @@ static int bind_named_int(sqlite3_stmt *st, const char *name, int64_t v)
     return i ? sqlite3_bind_int64(st, i, v) : SQLITE_OK;
 }
 
-static int bind_filter(sqlite3_stmt *st, const tl__store_filter_t *f,
-                       int limit)
+static int bind_filter(sqlite3_stmt *st, const tl__store_filter_t *f, int limit)
 {
     int rc = 0;
     if (f->state >= 0)
@@ -1043,8 +1035,7 @@ static unsigned filter_mask(const tl__store_filter_t *f)
 }
 
 static int sqlite_list_tasks(tl__store_t *base, const tl__store_filter_t *f,
-                             tl_task_t ***out, size_t *n,
-                             int64_t *next_cursor)
+                             tl_task_t ***out, size_t *n, int64_t *next_cursor)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
     struct task_vec a = {0};
@@ -1123,8 +1114,7 @@ static int sqlite_claim_task(tl__store_t *base, int64_t id, const char *owner,
 
 /* ---- groups ------------------------------------------------------------ */
 
-static int sqlite_set_group(tl__store_t *base, const char *group,
-                            int parallel)
+static int sqlite_set_group(tl__store_t *base, const char *group, int parallel)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
     sqlite3_stmt *st = s->st[ST_SET_GROUP];

@@ -267,7 +267,8 @@ int cli_resolve(cli_t *cli)
                          "the socket path is too long (over %zu bytes): %s",
                          sizeof(((struct sockaddr_un *)0)->sun_path) - 1,
                          cli->socket_path);
-    cli->color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR") && !cli->no_color;
+    cli->tty = isatty(STDOUT_FILENO);
+    cli->color = cli->tty && !getenv("NO_COLOR") && !cli->no_color;
     return CLI_OK;
 }
 

@@ -28,6 +28,7 @@ typedef struct cli {
     char *data_dir;           /* resolved by cli_resolve() */
     char *socket_path;
     int socket_explicit;      /* given by --socket or TASKLIGHT_SOCKET */
+    int tty;                  /* stdout is a terminal */
     int color;                /* stdout is a tty, no NO_COLOR, no --no-color */
     void *curl;               /* the CURL handle, made on first use */
     int rc;                   /* exit code when cli_getopt() says so */

@@ -549,8 +549,7 @@ static void test_claim(void **state)
     assert_int_equal(got->started_at, 7777);
     tl_task_free(got);
 
-    assert_int_equal(ops->claim_task(f->s, id, "daemon-2", 8888),
-                     TL_ECONFLICT);
+    assert_int_equal(ops->claim_task(f->s, id, "daemon-2", 8888), TL_ECONFLICT);
     assert_non_null(strstr(ops->errmsg(f->s), "no longer queued"));
     assert_int_equal(ops->claim_task(f->s, id + 100, "daemon-2", 8888),
                      TL_ECONFLICT);
@@ -632,6 +631,12 @@ static void test_load_active(void **state)
     assert_int_equal(a.n, 1);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static void test_delete_finished(void **state)
 {
     struct fx *f = *state;
@@ -664,6 +669,7 @@ static void test_delete_finished(void **state)
 
     assert_int_equal(ops->delete_finished(f->s, 5000, &ids, &n), 0);
     assert_int_equal(n, 3);
+    qsort(ids, n, sizeof(*ids), cmp_id);
     for (int k = 0; k < 3; k++)
         assert_int_equal(ids[k], old_ids[k]);
     free(ids);
@@ -804,8 +810,7 @@ static void test_migrate_from_v1(void **state)
     assert_int_equal(ops->load_task(s, 3, &t), 0);
     assert_string_equal(t->title, "three");
     assert_int_equal(t->source, TL_SOURCE_TRACKED);
-    assert_int_equal(json_integer_value(json_object_get(t->metadata, "a")),
-                     1);
+    assert_int_equal(json_integer_value(json_object_get(t->metadata, "a")), 1);
     t->state = TL_STATE_FAILED;
     assert_int_equal(ops->update_task(s, t), 0);
     tl_task_free(t);
@@ -832,9 +837,9 @@ static void test_newer_version_refused(void **state)
 
     snprintf(path, sizeof(path), "%s/new.db", f->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL,
-                                  NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
 
     assert_int_equal(ops->open(path, &s), TL_ESTORE);
@@ -905,21 +910,17 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_find_key_and_uniqueness, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_ids_never_reused, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ids_never_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_active, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_finished, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_delete_finished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_json_in_db, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_json_in_db, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_many_finished, setup, teardown),

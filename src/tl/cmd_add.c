@@ -1,0 +1,248 @@
+/*
+ * cmd_add.c -- `tl add`: submits a command task (argv, working directory
+ * and the whole environment of the caller), starting a daemon when none
+ * answers, and optionally waits for the task.
+ *
+ * DESIGN: the task runs with the caller's cwd and environment, as if run
+ * from this shell, not the daemon's. The request is sent again after
+ * starting a daemon only when the first attempt could not connect, so a
+ * task is never submitted twice.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "cli.h"
+#include "client.h"
+#include "wait.h"
+
+extern char **environ;
+
+static const char usage[] =
+    "usage: tl add [options] [--] CMD [ARG...]\n"
+    "\n"
+    "Adds a task that runs CMD (no shell) in this directory with this\n"
+    "environment. The -- is needed when CMD starts with '-'. Starts a\n"
+    "daemon when none answers.\n"
+    "\n"
+    "options:\n"
+    "  -p, --priority P   an integer or low, normal, high (higher first)\n"
+    "  -g, --group G      the group (default \"default\")\n"
+    "  -t, --title T      the title (default: the command line)\n"
+    "      --kind K       a free-form kind (default \"command\")\n"
+    "      --timeout DUR  fail the task after DUR (30s, 5m, 2h, ...)\n"
+    "      --retries N    retry a failed task up to N times\n"
+    "      --key K        a unique key: adding it again returns that task\n"
+    "  -w, --wait         wait for the task; exit with its exit code\n"
+    "      --print-id     print only the task id\n"
+    "      --json         print the task as JSON\n";
+
+enum {
+    OPT_KIND = CLI_OPT_FIRST_LOCAL,
+    OPT_TIMEOUT,
+    OPT_RETRIES,
+    OPT_KEY,
+    OPT_PRINT_ID,
+    OPT_JSON,
+};
+
+typedef struct add_opts {
+    json_t *body;
+    int wait, print_id, json;
+} add_opts_t;
+
+/* d as a JSON integer when it is whole, else as a real. */
+static json_t *json_number_of(double d)
+{
+    if (d < 9.0e15 && d == (double)(json_int_t)d)
+        return json_integer((json_int_t)d);
+    return json_real(d);
+}
+
+/* Sets body[key] to the string s; a usage error when s is not UTF-8. */
+static int set_string(json_t *obj, const char *key, const char *s)
+{
+    json_t *v = json_string(s);
+
+    if (!v)
+        return cli_usage_error(usage, "the %s is not valid UTF-8", key);
+    json_object_set_new(obj, key, v);
+    return 0;
+}
+
+static int parse_option(int c, add_opts_t *o)
+{
+    int64_t n;
+    double d;
+
+    switch (c) {
+    case 'p':
+        if (args_parse_priority(optarg, &n))
+            return cli_usage_error(usage,
+                                   "invalid priority '%s' (an integer, or "
+                                   "low, normal, high)",
+                                   optarg);
+        json_object_set_new(o->body, "priority", json_integer(n));
+        return 0;
+    case 'g':
+        return set_string(o->body, "group", optarg);
+    case 't':
+        return set_string(o->body, "title", optarg);
+    case OPT_KIND:
+        return set_string(o->body, "kind", optarg);
+    case OPT_KEY:
+        return set_string(o->body, "key", optarg);
+    case OPT_TIMEOUT:
+        if (cli_opt_duration(usage, "--timeout", optarg, &d))
+            return CLI_USAGE;
+        json_object_set_new(o->body, "timeout_s", json_number_of(d));
+        return 0;
+    case OPT_RETRIES:
+        if (cli_opt_int(usage, "--retries", optarg, 0, 1000, &n))
+            return CLI_USAGE;
+        json_object_set_new(o->body, "max_retries", json_integer(n));
+        return 0;
+    case 'w':
+        o->wait = 1;
+        return 0;
+    case OPT_PRINT_ID:
+        o->print_id = 1;
+        return 0;
+    case OPT_JSON:
+        o->json = 1;
+        return 0;
+    }
+    return CLI_USAGE;
+}
+
+/* {"argv": [...], "cwd": ..., "env": {...}} */
+static int build_command(int argc, char **argv, json_t **out)
+{
+    json_t *cmd = json_object(), *av = json_array(), *env = json_object();
+    char *cwd = getcwd(NULL, 0), *eq, *name, **e;
+    json_t *v;
+    int i;
+
+    cli_xcheck(cmd && av && env);
+    for (i = 0; i < argc; i++) {
+        v = json_string(argv[i]);
+        if (!v) {
+            json_decref(cmd);
+            json_decref(av);
+            json_decref(env);
+            free(cwd);
+            return cli_usage_error(usage,
+                                   "argument %d of the command is not valid "
+                                   "UTF-8",
+                                   i + 1);
+        }
+        json_array_append_new(av, v);
+    }
+    json_object_set_new(cmd, "argv", av);
+    /* a cwd that is not UTF-8 is left out: the daemon's is used */
+    if (cwd && (v = json_string(cwd)))
+        json_object_set_new(cmd, "cwd", v);
+    for (e = environ; *e; e++) {
+        eq = strchr(*e, '=');
+        if (!eq || eq == *e)
+            continue;
+        name = cli_xcheck(strndup(*e, (size_t)(eq - *e)));
+        /* the first of duplicate names wins, as for getenv() */
+        if (!json_object_get(env, name) && (v = json_string(eq + 1)))
+            json_object_set_new(env, name, v); /* skips non-UTF-8 names */
+        free(name);
+    }
+    json_object_set_new(cmd, "env", env);
+    free(cwd);
+    *out = cmd;
+    return 0;
+}
+
+/* POST /api/tasks, starting a daemon if nobody listens. */
+static int submit(cli_t *cli, json_t *body, cli_http_t *res)
+{
+    int rc = cli_http(cli, "POST", "/api/tasks", body, res);
+
+    if (rc == CLI_UNREACHABLE && res->connect_failed) {
+        cli_http_free(res);
+        rc = cli_spawn_daemon(cli);
+        if (rc)
+            return rc;
+        rc = cli_http(cli, "POST", "/api/tasks", body, res);
+    }
+    if (rc == CLI_OK && !json_is_object(res->json)) {
+        snprintf(res->errmsg, sizeof(res->errmsg),
+                 "the daemon's answer is not a task");
+        rc = CLI_FAIL;
+    }
+    if (rc)
+        cli_error(rc, "%s", res->errmsg);
+    return rc;
+}
+
+static void print_added(const add_opts_t *o, const cli_http_t *res)
+{
+    long long id = (long long)cli_json_int(res->json, "id", 0);
+    const char *key = cli_json_str(res->json, "key");
+
+    if (o->json)
+        cli_print_json(res->json);
+    else if (o->print_id)
+        printf("%lld\n", id);
+    else if (res->status == 200 && key)
+        printf("task %lld exists already (key %s)\n", id, key);
+    else
+        printf("added task %lld\n", id);
+    fflush(stdout);
+}
+
+int cmd_add(cli_t *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"priority", required_argument, NULL, 'p'},
+        {"group", required_argument, NULL, 'g'},
+        {"title", required_argument, NULL, 't'},
+        {"kind", required_argument, NULL, OPT_KIND},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"retries", required_argument, NULL, OPT_RETRIES},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"wait", no_argument, NULL, 'w'},
+        {"print-id", no_argument, NULL, OPT_PRINT_ID},
+        {"json", no_argument, NULL, OPT_JSON},
+        CLI_GLOBAL_OPTIONS,
+    };
+    add_opts_t o = {.body = cli_xcheck(json_object())};
+    cli_http_t res = {0};
+    json_t *cmd, *task = NULL;
+    int c, rc = CLI_OK;
+
+    while ((c = cli_getopt(cli, argc, argv, "+:hp:g:t:w", longopts,
+                           usage)) != -1) {
+        rc = c == CLI_OPT_EXIT ? cli->rc : parse_option(c, &o);
+        if (rc || c == CLI_OPT_EXIT)
+            goto out;
+    }
+    if (optind >= argc) {
+        rc = cli_usage_error(usage, "no command given");
+        goto out;
+    }
+    rc = build_command(argc - optind, argv + optind, &cmd);
+    if (rc)
+        goto out;
+    json_object_set_new(o.body, "command", cmd);
+    rc = submit(cli, o.body, &res);
+    if (rc)
+        goto out;
+    print_added(&o, &res);
+    if (o.wait) {
+        rc = cli_wait_task(cli, cli_json_int(res.json, "id", 0), 0, &task);
+        if (rc == CLI_OK)
+            rc = cli_task_outcome(task, 1);
+        json_decref(task);
+    }
+out:
+    cli_http_free(&res);
+    json_decref(o.body);
+    return rc;
+}

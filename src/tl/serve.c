@@ -1,0 +1,226 @@
+/*
+ * serve.c -- `tl serve`: the daemon. Opens the manager on the data
+ * directory, serves the API on the unix socket and on loopback TCP, and
+ * runs the loop until SIGINT or SIGTERM.
+ *
+ * DESIGN: the manager's lock on the data directory makes this the only
+ * daemon of the directory. Once it serves, it writes DATA_DIR/listen
+ * ("HOST:PORT\n", atomically: a temporary file renamed over it) so that
+ * clients and tests find the TCP port; the file is removed on a clean
+ * stop. The signal handler only calls tl_manager_stop(), which is
+ * async-signal-safe; everything else happens after tl_manager_run()
+ * returns.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tasklight.h>
+
+#include "cli.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8787"
+
+static const char usage[] =
+    "usage: tl serve [--data-dir D] [--listen HOST:PORT] [--no-tcp]\n"
+    "\n"
+    "Runs the daemon in the foreground: the API on the unix socket\n"
+    "DATA_DIR/tasklight.sock, and the API and the dashboard on loopback TCP\n"
+    "behind the token in DATA_DIR/token. SIGINT or SIGTERM stops it.\n"
+    "\n"
+    "options:\n"
+    "  --listen HOST:PORT  TCP address (default " DEFAULT_LISTEN
+    "; port 0 picks\n"
+    "                      a free one, written to DATA_DIR/listen)\n"
+    "  --no-tcp            serve the unix socket only\n";
+
+enum { OPT_LISTEN = CLI_OPT_FIRST_LOCAL, OPT_NO_TCP };
+
+/* The manager the signal handler stops; set before handlers exist. */
+static tl_manager_t *volatile running_manager;
+
+static void on_stop_signal(int sig)
+{
+    tl_manager_t *m = running_manager;
+
+    if (m)
+        tl_manager_stop(m);
+}
+
+static int install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL))
+        return -1;
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
+        return -1;
+    return 0;
+}
+
+/* Checks "HOST:PORT" (HOST may be "[v6]") and returns where HOST ends. */
+static const char *check_listen(const char *listen)
+{
+    const char *colon = strrchr(listen, ':'), *p;
+
+    if (!colon || colon == listen || colon[1] == '\0' || strlen(colon) > 6)
+        return NULL;
+    for (p = colon + 1; *p; p++)
+        if (*p < '0' || *p > '9')
+            return NULL;
+    if (atoi(colon + 1) > 65535)
+        return NULL;
+    return colon;
+}
+
+static int write_listen_file(const char *path, const char *host, int hostlen,
+                             int port)
+{
+    char *tmp = cli_xasprintf("%s.tmp.%ld", path, (long)getpid());
+    int fd, rc = -1;
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto out;
+    if (dprintf(fd, "%.*s:%d\n", hostlen, host, port) < 0) {
+        close(fd);
+        unlink(tmp);
+        goto out;
+    }
+    if (close(fd) || rename(tmp, path)) {
+        unlink(tmp);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(tmp);
+    return rc;
+}
+
+/* Starts the server; when the default port is taken, takes a free one. */
+static int start_server(tl_manager_t *m, const cli_t *cli, const char *listen,
+                        int listen_given, tl_server_t **srv)
+{
+    tl_server_options_t so = {0};
+    int rc;
+
+    so.socket_path = cli->socket_explicit ? cli->socket_path : NULL;
+    so.listen = listen;
+    rc = tl_server_start(m, &so, srv);
+    if (rc && rc != TL_ENOMEM && !listen_given && *listen) {
+        cli_warn("cannot listen on %s (%s); taking a free port", listen,
+                 tl_manager_errmsg(m));
+        so.listen = "127.0.0.1:0";
+        rc = tl_server_start(m, &so, srv);
+    }
+    if (rc)
+        cli_error(CLI_FAIL, "cannot serve: %s", tl_manager_errmsg(m));
+    return rc;
+}
+
+static void print_banner(tl_server_t *srv, const char *host, int hostlen)
+{
+    int port = tl_server_port(srv);
+
+    printf("tasklight %s serving\n", TL_VERSION);
+    printf("  socket:    %s\n", tl_server_socket_path(srv));
+    if (port > 0)
+        printf("  dashboard: http://%.*s:%d/?token=%s\n", hostlen, host, port,
+               tl_server_token(srv));
+    else
+        printf("  dashboard: off (--no-tcp)\n");
+    fflush(stdout);
+}
+
+static int serve(cli_t *cli, const char *listen, int listen_given)
+{
+    tl_manager_options_t mo = {0};
+    tl_manager_t *m = NULL;
+    tl_server_t *srv = NULL;
+    char *listen_path = cli_xasprintf("%s/listen", cli->data_dir);
+    const char *host_end = *listen ? check_listen(listen) : listen;
+    int rc, hostlen = (int)(host_end - listen);
+
+    if (cli_mkdir_p(cli->data_dir, 0700)) {
+        rc = cli_error(CLI_FAIL, "cannot create %s: %s", cli->data_dir,
+                       strerror(errno));
+        goto out;
+    }
+    mo.data_dir = cli->data_dir;
+    rc = tl_manager_open(&mo, &m);
+    if (rc == TL_EBUSY) {
+        rc = cli_error(CLI_FAIL, "another daemon is serving %s",
+                       cli->data_dir);
+        goto out;
+    }
+    if (rc) {
+        rc = cli_error(CLI_FAIL, "cannot open %s: %s", cli->data_dir,
+                       tl_strerror(rc));
+        goto out;
+    }
+    rc = CLI_FAIL;
+    if (start_server(m, cli, listen, listen_given, &srv))
+        goto out;
+    running_manager = m;
+    if (install_signals()) {
+        cli_error(CLI_FAIL, "cannot handle signals: %s", strerror(errno));
+        goto out;
+    }
+    print_banner(srv, listen, hostlen);
+    unlink(listen_path);
+    if (tl_server_port(srv) > 0 &&
+        write_listen_file(listen_path, listen, hostlen, tl_server_port(srv)))
+        cli_warn("cannot write %s: %s", listen_path, strerror(errno));
+    rc = tl_manager_run(m);
+    if (rc)
+        rc = cli_error(CLI_FAIL, "the loop failed: %s", tl_manager_errmsg(m));
+    unlink(listen_path);
+out:
+    running_manager = NULL;
+    tl_server_stop(srv);
+    tl_manager_close(m);
+    free(listen_path);
+    return rc;
+}
+
+int cmd_serve(cli_t *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"no-tcp", no_argument, NULL, OPT_NO_TCP},
+        CLI_GLOBAL_OPTIONS,
+    };
+    const char *listen = DEFAULT_LISTEN;
+    int c, listen_given = 0, no_tcp = 0;
+
+    while ((c = cli_getopt(cli, argc, argv, ":h", longopts, usage)) != -1) {
+        switch (c) {
+        case OPT_LISTEN:
+            listen = optarg;
+            listen_given = 1;
+            break;
+        case OPT_NO_TCP:
+            no_tcp = 1;
+            break;
+        default:
+            return cli->rc;
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(usage, "unexpected argument '%s'",
+                               argv[optind]);
+    if (no_tcp)
+        listen = "";
+    else if (!check_listen(listen))
+        return cli_usage_error(usage, "invalid --listen '%s' (use HOST:PORT)",
+                               listen);
+    return serve(cli, listen, listen_given);
+}
