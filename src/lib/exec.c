@@ -280,3 +280,33 @@ void tl__proc_free(tl__proc_t *p)
     close_reader(&p->err);
     free(p);
 }
+
+int64_t tl__proc_start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: skip past the
+     * last ')', then field 3 onwards; starttime is field 22. */
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtoll(p + 1, NULL, 10) : 0;
+}
+
+int tl__proc_kill_stale(pid_t pgid, int64_t start_time)
+{
+    if (pgid <= 1 || start_time <= 0)
+        return 0;
+    if (tl__proc_start_time(pgid) != start_time)
+        return 0;
+    kill(-pgid, SIGKILL);
+    return 1;
+}

@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct tl__proc tl__proc_t;
@@ -46,5 +47,12 @@ void tl__proc_exited(tl__proc_t *p);
 /* Whether any process of the group is still alive. */
 int tl__proc_group_alive(const tl__proc_t *p);
 void tl__proc_free(tl__proc_t *p);
+
+/* The start time of process pid (clock ticks after boot, from
+ * /proc/PID/stat), or 0 when there is no such process. */
+int64_t tl__proc_start_time(pid_t pid);
+/* SIGKILLs process group pgid if its leader is still the process that
+ * started at start_time (pids are reused); returns whether it did. */
+int tl__proc_kill_stale(pid_t pgid, int64_t start_time);
 
 #endif

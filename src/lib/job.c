@@ -88,6 +88,27 @@ void tl__job_free(tl__job_t *j)
     free(j);
 }
 
+static void on_line(void *ud, char stream, const char *line, size_t len)
+{
+    tl__job_t *j = ud;
+    int64_t now = tl__now_ms();
+    if (j->log)
+        tl__tasklog_append(j->log, now, stream, line, len);
+    if (!j->m->subs)
+        return;
+    char ts[40];
+    tl__fmt_time(now, ts, sizeof(ts));
+    json_t *d = json_pack("{s:I, s:s, s:s, s:s%}", "task_id",
+                          (json_int_t)j->task->id, "ts", ts, "stream",
+                          stream == 'e'   ? "stderr"
+                          : stream == 'i' ? "info"
+                                          : "stdout",
+                          "text", line,
+                          len);
+    if (d)
+        tl__mgr_emit(j->m, "task.log", j->task->id, d);
+}
+
 static void log_note(tl__job_t *j, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -101,26 +122,7 @@ static void log_note(tl__job_t *j, const char *fmt, ...)
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-    if (j->log)
-        tl__tasklog_append(j->log, tl__now_ms(), 'i', line, len);
-}
-
-static void on_line(void *ud, char stream, const char *line, size_t len)
-{
-    tl__job_t *j = ud;
-    int64_t now = tl__now_ms();
-    if (j->log)
-        tl__tasklog_append(j->log, now, stream, line, len);
-    if (!j->m->subs)
-        return;
-    char ts[40];
-    tl__fmt_time(now, ts, sizeof(ts));
-    json_t *d = json_pack("{s:I, s:s, s:s, s:s%}", "task_id",
-                          (json_int_t)j->task->id, "ts", ts, "stream",
-                          stream == 'e' ? "stderr" : "stdout", "text", line,
-                          len);
-    if (d)
-        tl__mgr_emit(j->m, "task.log", j->task->id, d);
+    on_line(j, 'i', line, len);
 }
 
 /* ---- environment ---------------------------------------------------- */
@@ -249,6 +251,8 @@ void tl__job_start(tl__job_t *j)
         fail_to_start(j, err);
         return;
     }
+    t->pid = (int)tl__proc_pid(j->proc);
+    t->pid_start = tl__proc_start_time(t->pid);
     tl__map_put(&m->pids, tl__proc_pid(j->proc), j);
     log_note(j, "started attempt %d as pid %d", t->attempt,
              (int)tl__proc_pid(j->proc));
@@ -399,6 +403,8 @@ void tl__job_reaped(tl__job_t *j, int wstatus)
     tl__map_del(&m->pids, tl__proc_pid(j->proc));
     tl__proc_free(j->proc);
     j->proc = NULL;
+    j->task->pid = 0;
+    j->task->pid_start = 0;
     if (j->kill_ev)
         evtimer_del(j->kill_ev);
     if (j->timeout_ev)

@@ -263,6 +263,13 @@ static int adopt(tl_manager_t *m, tl_task_t *t, tl__job_t **out)
 static void interrupt(tl__job_t *j, int64_t now)
 {
     tl_task_t *t = j->task;
+    /* A crashed daemon's commands are still running, orphaned: stop them. */
+    if (t->pid && !j->proc && tl__proc_kill_stale(t->pid, t->pid_start))
+        fprintf(stderr, "tasklight: stopped the leftover processes of task "
+                        "%lld (pid %d)\n",
+                (long long)t->id, t->pid);
+    t->pid = 0;
+    t->pid_start = 0;
     bool retry = t->attempt <= t->max_retries;
     tl__str_set(&t->error, "interrupted: daemon stopped");
     t->state = retry ? TL_STATE_QUEUED : TL_STATE_FAILED;

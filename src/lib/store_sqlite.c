@@ -82,6 +82,11 @@ static const char *const migrations[] = {
     " UPDATE task_counts SET n = n - 1 WHERE state = old.state;"
     " UPDATE task_counts SET n = n + 1 WHERE state = new.state;"
     " END;",
+
+    /* 2 -> 3: the process of a running command task, so a daemon that
+     * restarts after a crash can find and stop what its predecessor ran. */
+    "ALTER TABLE tasks ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tasks ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
@@ -125,6 +130,8 @@ enum col {
     C_RUN_AFTER,
     C_PAUSED_MS,
     C_PAUSED_AT,
+    C_PID,
+    C_PID_START,
 };
 
 #define TASK_COLS                                                              \
@@ -132,7 +139,7 @@ enum col {
     "priority, progress, current, total, unit, message, error, metadata, "     \
     "substeps, result, exit_code, attempt, max_retries, timeout_s, argv, "     \
     "cwd, env, cancel_requested, created_at, started_at, finished_at, "        \
-    "updated_at, run_after, paused_ms, paused_at"
+    "updated_at, run_after, paused_ms, paused_at, pid, pid_start"
 
 #define ACTIVE_STATES "('queued', 'running', 'paused')"
 #define FINAL_STATES "('completed', 'failed', 'cancelled')"
@@ -172,9 +179,10 @@ static const char *const stmt_sql[ST__COUNT] = {
         " metadata, substeps, result, exit_code, attempt, max_retries,"
         " timeout_s, argv, cwd, env, cancel_requested, created_at,"
         " started_at, finished_at, updated_at, run_after, paused_ms,"
-        " paused_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-        " ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24,"
-        " ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
+        " paused_at, pid, pid_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+        " ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
+        " ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34,"
+        " ?35)",
     [ST_UPDATE] =
         "UPDATE tasks SET key = ?1, kind = ?2, title = ?3, description = ?4,"
         " grp = ?5, owner = ?6, state = ?7, source = ?8, priority = ?9,"
@@ -184,7 +192,8 @@ static const char *const stmt_sql[ST__COUNT] = {
         " timeout_s = ?22, argv = ?23, cwd = ?24, env = ?25,"
         " cancel_requested = ?26, created_at = ?27, started_at = ?28,"
         " finished_at = ?29, updated_at = ?30, run_after = ?31,"
-        " paused_ms = ?32, paused_at = ?33 WHERE id = ?34",
+        " paused_ms = ?32, paused_at = ?33, pid = ?34, pid_start = ?35"
+        " WHERE id = ?36",
     [ST_DELETE] = "DELETE FROM tasks WHERE id = ?1",
     [ST_LOAD] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1",
     [ST_FIND_KEY] = "SELECT " TASK_COLS " FROM tasks WHERE key = ?1",
@@ -532,7 +541,7 @@ static const char *source_name(tl_source_t src)
     return source_names[src];
 }
 
-/* Binds parameters 1..C_PAUSED_AT. Errors are left in the connection. */
+/* Binds parameters 1..C_PID_START. Errors are left in the connection. */
 static int bind_task(sqlite3_stmt *st, const tl_task_t *t,
                      const struct task_json *j)
 {
@@ -573,6 +582,8 @@ static int bind_task(sqlite3_stmt *st, const tl_task_t *t,
     rc |= sqlite3_bind_int64(st, C_RUN_AFTER, t->run_after);
     rc |= sqlite3_bind_int64(st, C_PAUSED_MS, t->paused_ms);
     rc |= sqlite3_bind_int64(st, C_PAUSED_AT, t->paused_at);
+    rc |= sqlite3_bind_int64(st, C_PID, t->pid);
+    rc |= sqlite3_bind_int64(st, C_PID_START, t->pid_start);
     return rc;
 }
 
@@ -710,6 +721,8 @@ static void read_numbers(sqlite3_stmt *st, tl_task_t *t)
     t->run_after = sqlite3_column_int64(st, C_RUN_AFTER);
     t->paused_ms = sqlite3_column_int64(st, C_PAUSED_MS);
     t->paused_at = sqlite3_column_int64(st, C_PAUSED_AT);
+    t->pid = (int)sqlite3_column_int64(st, C_PID);
+    t->pid_start = sqlite3_column_int64(st, C_PID_START);
 }
 
 /* The task in the current row of st. */
@@ -884,7 +897,7 @@ static int sqlite_update_task(tl__store_t *base, const tl_task_t *t)
     sqlite3_stmt *st = s->st[ST_UPDATE];
     int rc;
 
-    if (sqlite3_bind_int64(st, C_PAUSED_AT + 1, t->id) != SQLITE_OK)
+    if (sqlite3_bind_int64(st, C_PID_START + 1, t->id) != SQLITE_OK)
         return fail(s, sqlite3_errcode(s->db), "update task");
     rc = write_task(s, st, t, "update task");
     if (rc)

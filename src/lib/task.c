@@ -256,6 +256,8 @@ json_t *tl__task_to_json(const tl_task_t *t, int64_t now)
                                                   : json_null());
     rc |= json_object_set_new(o, "command", command_json(t));
     rc |= json_object_set_new(o, "owner", str_or_null(t->owner));
+    rc |= json_object_set_new(o, "pid",
+                              t->pid ? json_integer(t->pid) : json_null());
     rc |= json_object_set_new(o, "cancel_requested",
                               json_boolean(t->cancel_requested));
     rc |= json_object_set_new(o, "created_at", time_or_null(t->created_at));

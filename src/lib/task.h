@@ -52,6 +52,8 @@ struct tl_task {
     int64_t run_after; /* not before this time (retry backoff); 0: now */
     int64_t paused_ms; /* time spent paused during this attempt */
     int64_t paused_at; /* when the current pause began; 0 when not paused */
+    int pid;           /* process group of a running command, else 0 */
+    int64_t pid_start; /* its start time (clock ticks after boot) */
 };
 
 /* A new task with defaults (group "default", NAN progress, empty metadata
