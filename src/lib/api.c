@@ -210,9 +210,6 @@ static int read_env(json_t *cmd, tl_task_t *t, verr_t *e)
 static int read_command(json_t *body, tl_task_t *t, verr_t *e)
 {
     json_t *cmd = json_object_get(body, "command");
-    if (!cmd || json_is_null(cmd))
-        return invalid(e, 422, "command is required: "
-                               "{\"command\": {\"argv\": [...]}}");
     if (!json_is_object(cmd))
         return invalid(e, 400, "command must be an object");
     const char *cwd = NULL;
@@ -238,7 +235,9 @@ static int read_labels(json_t *b, tl_task_t *t, verr_t *e)
     if (key && !*key)
         return invalid(e, 422, "key must not be empty");
     if (!title)
-        title = t->argv[0];
+        title = t->argv ? t->argv[0] : kind;
+    if (!t->argv && !strcmp(kind, "command"))
+        kind = "tracked";
     int rc = tl__str_set(&t->title, title) | tl__str_set(&t->kind, kind) |
              tl__str_set(&t->description, desc) | tl__str_set(&t->key, key) |
              tl__str_set(&t->group, group);
@@ -262,18 +261,148 @@ static int default_title(tl_task_t *t)
     return tl__str_set(&t->title, buf);
 }
 
+static int read_report(json_t *b, tl__report_t *r, verr_t *e);
+
+/* The starting values of a tracked task, as a PATCH would give them. */
+static int read_tracked(json_t *b, tl_task_t *t, verr_t *e)
+{
+    tl__report_t r;
+    const char *owner = NULL;
+    t->heartbeat_timeout_s = 60;
+    json_t *hb = json_object_get(b, "heartbeat_timeout_s");
+    if (hb && !json_is_null(hb)) {
+        double s = json_number_value(hb);
+        if (!json_is_number(hb))
+            return invalid(e, 400, "heartbeat_timeout_s must be a number");
+        if (!isfinite(s) || s < 0 || s > MAX_TIMEOUT_S)
+            return invalid(e, 422, "heartbeat_timeout_s must be 0 (never) "
+                                   "or a number of seconds");
+        t->heartbeat_timeout_s = s;
+    }
+    if (read_report(b, &r, e) || opt_str(b, "owner", 256, &owner, e))
+        return -1;
+    if (r.state >= 0 || r.result || r.error)
+        return invalid(e, 422, "a new task starts running: state, result "
+                               "and error come later, with PATCH");
+    if (r.has_current && r.has_total && isfinite(r.current) &&
+        isfinite(r.total) && r.current > r.total)
+        return invalid(e, 422, "current is above total");
+    t->progress = r.has_progress ? r.progress : NAN;
+    t->current = r.has_current ? r.current : NAN;
+    t->total = r.has_total ? r.total : NAN;
+    if (!r.has_progress && isfinite(t->current) && isfinite(t->total) &&
+        t->total > 0)
+        t->progress = 100 * t->current / t->total;
+    int rc = tl__str_set(&t->unit, r.unit) |
+             tl__str_set(&t->message, r.message) |
+             tl__str_set(&t->owner, owner ? owner : "http");
+    if (r.metadata) {
+        json_decref(t->metadata);
+        t->metadata = json_deep_copy(r.metadata);
+    }
+    t->source = TL_SOURCE_TRACKED;
+    return rc || !t->metadata ? invalid(e, 500, "out of memory") : 0;
+}
+
 static int task_from_body(json_t *b, tl_task_t *t, verr_t *e)
 {
     bool has_title = json_is_string(json_object_get(b, "title"));
-    if (read_command(b, t, e) || read_labels(b, t, e) ||
-        opt_priority(b, &t->priority, e) ||
-        opt_timeout(b, &t->timeout_s, e) ||
+    json_t *cmd = json_object_get(b, "command");
+    bool tracked = !cmd || json_is_null(cmd);
+    if ((!tracked && read_command(b, t, e)) || read_labels(b, t, e) ||
+        opt_priority(b, &t->priority, e))
+        return -1;
+    if (tracked)
+        return read_tracked(b, t, e);
+    if (opt_timeout(b, &t->timeout_s, e) ||
         opt_retries(b, &t->max_retries, e))
         return -1;
     if (!has_title && default_title(t))
         return invalid(e, 500, "out of memory");
     t->source = TL_SOURCE_COMMAND;
     return 0;
+}
+
+/* ---- reports (PATCH) ------------------------------------------------------ */
+
+/* A number field: absent leaves *has false; null gives NAN when allowed. */
+static int opt_number(json_t *o, const char *name, double lo, double hi,
+                      bool *has, double *out, verr_t *e)
+{
+    json_t *v = json_object_get(o, name);
+    *has = v != NULL;
+    if (!v)
+        return 0;
+    if (json_is_null(v)) {
+        *out = NAN;
+        return 0;
+    }
+    if (!json_is_number(v))
+        return invalid(e, 400, "%s must be a number or null", name);
+    double d = json_number_value(v);
+    if (!isfinite(d) || d < lo || d > hi)
+        return invalid(e, 422, "%s must be between %g and %g", name, lo, hi);
+    *out = d;
+    return 0;
+}
+
+static int opt_nullable_str(json_t *o, const char *name, size_t max,
+                            bool *has, const char **out, verr_t *e)
+{
+    json_t *v = json_object_get(o, name);
+    *has = v != NULL;
+    *out = NULL;
+    return opt_str(o, name, max, out, e);
+}
+
+static int read_state(json_t *b, int *state, verr_t *e)
+{
+    json_t *v = json_object_get(b, "state");
+    tl_state_t s;
+    *state = -1;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v) || tl_state_parse(json_string_value(v), &s))
+        return invalid(e, 422, "state must be one of running, paused, "
+                               "completed, failed, cancelled");
+    if (s == TL_STATE_QUEUED)
+        return invalid(e, 422, "a running task cannot be queued again; "
+                               "use retry once it has ended");
+    *state = (int)s;
+    return 0;
+}
+
+static int read_report(json_t *b, tl__report_t *r, verr_t *e)
+{
+    *r = (tl__report_t){.state = -1};
+    json_t *meta = json_object_get(b, "metadata");
+    json_t *err = json_object_get(b, "error");
+    if (opt_number(b, "progress", 0, 100, &r->has_progress, &r->progress,
+                   e) ||
+        opt_number(b, "current", 0, 1e18, &r->has_current, &r->current, e) ||
+        opt_number(b, "total", 0, 1e18, &r->has_total, &r->total, e) ||
+        opt_nullable_str(b, "unit", 32, &r->has_unit, &r->unit, e) ||
+        opt_nullable_str(b, "message", MAX_SHORT_STR, &r->has_message,
+                         &r->message, e) ||
+        read_state(b, &r->state, e))
+        return -1;
+    if (meta && !json_is_null(meta) && !json_is_object(meta))
+        return invalid(e, 400, "metadata must be an object");
+    if (err && !json_is_null(err) && !json_is_string(err))
+        return invalid(e, 400, "error must be a string");
+    if (err && json_string_length(err) > MAX_DESCRIPTION)
+        return invalid(e, 413, "error is too long");
+    r->metadata = json_is_object(meta) ? meta : NULL;
+    r->result = json_object_get(b, "result");
+    r->error = json_string_value(err);
+    return 0;
+}
+
+static bool report_empty(const tl__report_t *r)
+{
+    return !r->has_progress && !r->has_current && !r->has_total &&
+           !r->has_unit && !r->has_message && !r->metadata && r->state < 0 &&
+           !r->result && !r->error;
 }
 
 /* ---- handlers ----------------------------------------------------------- */
@@ -392,29 +521,154 @@ static void list_tasks(tl__http_req_t *r)
         tl__http_reply_json(r, 200, out);
 }
 
+static int patch_labels(tl__http_req_t *r, int64_t id, json_t *b,
+                        verr_t *e, bool *durable)
+{
+    const char *title = NULL, *desc = NULL, *group = NULL;
+    int64_t prio = 0;
+    bool has_prio = json_object_get(b, "priority") != NULL;
+    if (opt_str(b, "title", MAX_SHORT_STR, &title, e) ||
+        opt_str(b, "description", MAX_DESCRIPTION, &desc, e) ||
+        opt_priority(b, &prio, e) || opt_group(b, &group, e))
+        return -1;
+    if (!title && !desc && !has_prio && !group)
+        return 0;
+    *durable = true;
+    return tl__mgr_patch(r->m, id, title, desc, has_prio ? &prio : NULL,
+                         group);
+}
+
+/* PATCH: labels and queue place, and reports on a running task. The
+ * answer waits for a commit only when something durable changed. */
 static void patch_task(tl__http_req_t *r, int64_t id)
 {
     json_t *b = tl__http_body_json(r);
     if (!b)
         return;
     verr_t e = {0};
-    const char *title = NULL, *desc = NULL, *group = NULL;
-    int64_t prio = 0;
-    bool has_prio = json_object_get(b, "priority") != NULL;
-    int rc = opt_str(b, "title", MAX_SHORT_STR, &title, &e) ||
-             opt_str(b, "description", MAX_DESCRIPTION, &desc, &e) ||
-             opt_priority(b, &prio, &e) || opt_group(b, &group, &e);
-    if (rc) {
+    tl__report_t rep;
+    bool durable = false, report_durable = false;
+    int rc = read_report(b, &rep, &e);
+    if (!rc)
+        rc = patch_labels(r, id, b, &e, &durable);
+    if (rc < 0 && e.status) {
         json_decref(b);
         reply_verr(r, &e);
         return;
     }
-    rc = tl__mgr_patch(r->m, id, title, desc, has_prio ? &prio : NULL, group);
+    if (!rc && (!report_empty(&rep) || !durable))
+        rc = tl__mgr_report(r->m, id, &rep, &report_durable);
     json_decref(b);
     if (rc)
         tl__http_reply_error(r, rc);
     else
-        reply_task(r, id, 200, true);
+        reply_task(r, id, 200, durable || report_durable);
+}
+
+static json_t *log_lines(json_t *b, verr_t *e)
+{
+    json_t *lines = json_object_get(b, "lines");
+    json_t *line = json_object_get(b, "line");
+    if (line && json_is_string(line))
+        return json_pack("[O]", line);
+    if (!json_is_array(lines)) {
+        invalid(e, 400, "give \"line\": a string, or \"lines\": an array "
+                        "of strings");
+        return NULL;
+    }
+    if (json_array_size(lines) > 10000) {
+        invalid(e, 413, "at most 10000 lines at a time");
+        return NULL;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(lines, i, v)
+    {
+        if (!json_is_string(v)) {
+            invalid(e, 400, "lines[%zu] must be a string", i);
+            return NULL;
+        }
+    }
+    return json_incref(lines);
+}
+
+static int log_stream(json_t *b, char *stream, verr_t *e)
+{
+    const char *s = "stdout";
+    if (opt_str(b, "stream", 16, &s, e))
+        return -1;
+    if (strcmp(s, "stdout") && strcmp(s, "stderr") && strcmp(s, "info"))
+        return invalid(e, 422, "stream must be stdout, stderr or info");
+    *stream = s[3] == 'e' ? 'e' : s[0] == 'i' ? 'i' : 'o';
+    return 0;
+}
+
+static void append_logs(tl__http_req_t *r, int64_t id)
+{
+    json_t *b = tl__http_body_json(r);
+    if (!b)
+        return;
+    verr_t e = {0};
+    char stream = 'o';
+    json_t *lines = log_stream(b, &stream, &e) ? NULL : log_lines(b, &e);
+    json_decref(b);
+    if (!lines) {
+        reply_verr(r, &e);
+        return;
+    }
+    size_t n = 0;
+    int rc = tl__mgr_append_logs(r->m, id, stream, lines, &n);
+    json_decref(lines);
+    if (rc)
+        tl__http_reply_error(r, rc);
+    else
+        tl__http_reply_json(r, 200, json_pack("{s:I}", "appended",
+                                              (json_int_t)n));
+}
+
+static int substep_body(json_t *b, bool creating, verr_t *e)
+{
+    static const char *const states[] = {"queued", "running", "completed",
+                                         "failed", "cancelled"};
+    const char *name = NULL, *state = NULL, *id = NULL, *err = NULL;
+    bool has_p;
+    double p;
+    if (opt_str(b, "name", MAX_SHORT_STR, &name, e) ||
+        opt_str(b, "state", 16, &state, e) || opt_str(b, "id", 64, &id, e) ||
+        opt_str(b, "error", MAX_SHORT_STR, &err, e) ||
+        opt_number(b, "progress", 0, 100, &has_p, &p, e))
+        return -1;
+    if (creating && !name)
+        return invalid(e, 422, "a substep needs a name");
+    if (id && (!*id || strchr(id, '/')))
+        return invalid(e, 422, "a substep id must be non-empty, without '/'");
+    for (size_t i = 0; state && i < 5; i++)
+        if (strcmp(state, states[i]) == 0)
+            return 0;
+    return state ? invalid(e, 422, "substep state must be queued, running, "
+                                   "completed, failed or cancelled")
+                 : 0;
+}
+
+static void substep(tl__http_req_t *r, int64_t id, const char *sid)
+{
+    json_t *b = tl__http_body_json(r);
+    if (!b)
+        return;
+    verr_t e = {0};
+    if (substep_body(b, sid == NULL, &e)) {
+        json_decref(b);
+        reply_verr(r, &e);
+        return;
+    }
+    json_t *out = NULL;
+    int rc = sid ? tl__mgr_substep_update(r->m, id, sid, b, &out)
+                 : tl__mgr_substep_add(r->m, id, b, &out);
+    json_decref(b);
+    if (rc)
+        tl__http_reply_error(r, rc);
+    else
+        tl__http_reply_committed(r, sid ? 200 : 201, out);
 }
 
 static void delete_task(tl__http_req_t *r, int64_t id)
@@ -509,8 +763,16 @@ static void route_task(tl__http_req_t *r)
         return;
     }
     const char *sub = r->parts[3];
-    if (r->nparts != 4)
+    bool substeps = strcmp(sub, "substeps") == 0;
+    if (substeps && r->nparts == 5)
+        is(r, EVHTTP_REQ_PATCH) ? substep(r, id, r->parts[4])
+                                : method_not_allowed(r);
+    else if (r->nparts != 4)
         tl__http_reply_errorf(r, 404, "not_found", "no such path");
+    else if (substeps)
+        is(r, EVHTTP_REQ_POST) ? substep(r, id, NULL) : method_not_allowed(r);
+    else if (strcmp(sub, "logs") == 0 && is(r, EVHTTP_REQ_POST))
+        append_logs(r, id);
     else if (strcmp(sub, "logs") == 0)
         is(r, EVHTTP_REQ_GET) ? task_logs(r, id) : method_not_allowed(r);
     else if (strcmp(sub, "stream") == 0)

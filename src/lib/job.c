@@ -2,7 +2,7 @@
  * job.c -- the life of one command task: start, output, pause, resume,
  * cancel, timeout, exit, automatic retry.
  *
- * DESIGN: every state change goes through set_state(), which checks the
+ * DESIGN: every state change goes through tl__job_set_state(), which checks the
  * state machine, stamps the task, marks it for the turn's commit and emits
  * the event. Cancel makes the task final at once (the answer says
  * "cancelled") while the process group is still being stopped: SIGTERM,
@@ -41,7 +41,7 @@ static const char *event_for_state(tl_state_t s)
     }
 }
 
-static int set_state(tl__job_t *j, tl_state_t to, const char *event)
+int tl__job_set_state(tl__job_t *j, tl_state_t to, const char *event)
 {
     tl_task_t *t = j->task;
     if (!tl__state_transition_ok(t->state, to))
@@ -84,18 +84,17 @@ void tl__job_free(tl__job_t *j)
         event_free(j->kill_ev);
     tl__proc_free(j->proc);
     tl__tasklog_close(j->log);
+    tl__report_free_job(j);
     tl_task_free(j->task);
     free(j);
 }
 
-static void on_line(void *ud, char stream, const char *line, size_t len)
+int tl__job_log_line(tl__job_t *j, char stream, const char *line, size_t len)
 {
-    tl__job_t *j = ud;
     int64_t now = tl__now_ms();
-    if (j->log)
-        tl__tasklog_append(j->log, now, stream, line, len);
+    int rc = j->log ? tl__tasklog_append(j->log, now, stream, line, len) : 0;
     if (!j->m->subs)
-        return;
+        return rc;
     char ts[40];
     tl__fmt_time(now, ts, sizeof(ts));
     json_t *d = json_pack("{s:I, s:s, s:s, s:s%}", "task_id",
@@ -103,14 +102,16 @@ static void on_line(void *ud, char stream, const char *line, size_t len)
                           stream == 'e'   ? "stderr"
                           : stream == 'i' ? "info"
                                           : "stdout",
-                          "text", line,
-                          len);
+                          "text", line, len);
     if (d)
         tl__mgr_emit(j->m, "task.log", j->task->id, d);
+    return rc;
 }
 
-static void log_note(tl__job_t *j, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void on_line(void *ud, char stream, const char *line, size_t len)
+{
+    tl__job_log_line(ud, stream, line, len);
+}
 
 static void log_note(tl__job_t *j, const char *fmt, ...)
 {
@@ -221,7 +222,7 @@ static void fail_to_start(tl__job_t *j, const char *err)
 {
     log_note(j, "%s", err);
     tl__str_set(&j->task->error, err);
-    set_state(j, TL_STATE_FAILED, NULL);
+    tl__job_set_state(j, TL_STATE_FAILED, NULL);
     tl__sched_release(j);
     tl__job_release_if_done(j);
 }
@@ -241,7 +242,7 @@ void tl__job_start(tl__job_t *j)
     tl__str_set(&t->owner, m->owner);
     if (!j->log)
         tl__tasklog_open(m->logs_dir, t->id, m->opts.log_cap_bytes, &j->log);
-    set_state(j, TL_STATE_RUNNING, NULL);
+    tl__job_set_state(j, TL_STATE_RUNNING, NULL);
     char err[512];
     if (!t->argv || !t->argv[0]) {
         fail_to_start(j, "task has no command");
@@ -302,6 +303,8 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 int tl__job_cancel(tl__job_t *j)
 {
     tl_task_t *t = j->task;
+    if (t->source == TL_SOURCE_TRACKED)
+        return tl__job_request(j, "cancel");
     if (!tl__state_transition_ok(t->state, TL_STATE_CANCELLED))
         return TL_ECONFLICT;
     int rc = tl__mgr_begin(j->m);
@@ -309,7 +312,7 @@ int tl__job_cancel(tl__job_t *j)
         return rc;
     if (t->state == TL_STATE_QUEUED) {
         tl__sched_dequeue(j);
-        set_state(j, TL_STATE_CANCELLED, NULL);
+        tl__job_set_state(j, TL_STATE_CANCELLED, NULL);
         tl__job_release_if_done(j);
         return 0;
     }
@@ -318,7 +321,7 @@ int tl__job_cancel(tl__job_t *j)
     if (j->timeout_ev)
         evtimer_del(j->timeout_ev);
     log_note(j, "cancelled; stopping");
-    set_state(j, TL_STATE_CANCELLED, NULL);
+    tl__job_set_state(j, TL_STATE_CANCELLED, NULL);
     terminate(j);
     tl__job_release_if_done(j);
     return 0;
@@ -327,6 +330,8 @@ int tl__job_cancel(tl__job_t *j)
 int tl__job_pause(tl__job_t *j)
 {
     tl_task_t *t = j->task;
+    if (t->source == TL_SOURCE_TRACKED)
+        return tl__job_request(j, "pause");
     if (t->state != TL_STATE_RUNNING || !j->proc)
         return TL_ECONFLICT;
     int rc = tl__mgr_begin(j->m);
@@ -337,12 +342,14 @@ int tl__job_pause(tl__job_t *j)
     if (j->timeout_ev)
         evtimer_del(j->timeout_ev);
     log_note(j, "paused");
-    return set_state(j, TL_STATE_PAUSED, NULL);
+    return tl__job_set_state(j, TL_STATE_PAUSED, NULL);
 }
 
 int tl__job_resume(tl__job_t *j)
 {
     tl_task_t *t = j->task;
+    if (t->source == TL_SOURCE_TRACKED)
+        return tl__job_request(j, "resume");
     if (t->state != TL_STATE_PAUSED || !j->proc)
         return TL_ECONFLICT;
     int rc = tl__mgr_begin(j->m);
@@ -352,7 +359,7 @@ int tl__job_resume(tl__job_t *j)
     t->paused_ms += tl__now_ms() - t->paused_at;
     t->paused_at = 0;
     log_note(j, "resumed");
-    rc = set_state(j, TL_STATE_RUNNING, "task.resumed");
+    rc = tl__job_set_state(j, TL_STATE_RUNNING, "task.resumed");
     arm_timeout(j);
     return rc;
 }
@@ -392,7 +399,7 @@ static void maybe_retry(tl__job_t *j)
     t->run_after = tl__now_ms() + (int64_t)(d * 1000);
     log_note(j, "retrying in %gs (attempt %d of %d)", d, t->attempt + 1,
              t->max_retries + 1);
-    if (set_state(j, TL_STATE_QUEUED, "task.retrying") == 0)
+    if (tl__job_set_state(j, TL_STATE_QUEUED, "task.retrying") == 0)
         tl__sched_enqueue(j);
 }
 
@@ -417,7 +424,7 @@ void tl__job_reaped(tl__job_t *j, int wstatus)
         if (!ok)
             tl__str_set(&j->task->error, err);
         bool retry = !ok && j->task->attempt <= j->task->max_retries;
-        set_state(j, ok ? TL_STATE_COMPLETED : TL_STATE_FAILED,
+        tl__job_set_state(j, ok ? TL_STATE_COMPLETED : TL_STATE_FAILED,
                   retry ? "" : NULL);
         if (retry)
             maybe_retry(j);

@@ -289,7 +289,12 @@ static int recover_one(tl_task_t *t, void *ud)
     int rc = adopt(m, t, &j);
     if (rc)
         return rc;
-    if (t->state == TL_STATE_RUNNING || t->state == TL_STATE_PAUSED)
+    bool active = t->state == TL_STATE_RUNNING || t->state == TL_STATE_PAUSED;
+    /* A tracked task's reporter is another process: it may well still be
+     * at work, so it keeps its task and a fresh heartbeat deadline. */
+    if (active && t->source == TL_SOURCE_TRACKED)
+        tl__job_heartbeat(j);
+    else if (active)
         interrupt(j, tl__now_ms());
     if (t->state == TL_STATE_QUEUED)
         return tl__sched_enqueue(j);
@@ -347,7 +352,8 @@ static int make_events(tl_manager_t *m)
         return TL_ENOMEM;
     if (event_add(m->sigchld_ev, NULL))
         return TL_EIO;
-    return make_stop_pipe(m);
+    int rc = tl__report_init(m);
+    return rc ? rc : make_stop_pipe(m);
 }
 
 static void apply_defaults(tl_manager_options_t *o)
@@ -448,6 +454,8 @@ void tl_manager_close(tl_manager_t *m)
     if (!m)
         return;
     m->closing = true;
+    if (m->base)
+        tl__report_close(m);
     if (m->store) {
         if (tl__mgr_begin(m) == 0)
             stop_running(m);

@@ -51,7 +51,23 @@ typedef struct tl__job {
     bool timed_out;
     bool dirty;                /* must be written at commit */
     struct tl__job *dirty_next;
+    struct event *beat_ev;     /* tracked: heartbeat deadline */
+    struct event *progress_ev; /* a coalesced task.progress to send */
+    int64_t last_progress_event;
+    bool progress_unsaved; /* a progress tick awaits the periodic save */
 } tl__job_t;
+
+/* A report on a running task (PATCH): each has_ field says whether the
+ * request set it. Values are validated for type by the caller. */
+typedef struct tl__report {
+    bool has_progress, has_current, has_total, has_unit, has_message;
+    double progress, current, total; /* NAN: null */
+    const char *unit, *message;       /* NULL: null */
+    json_t *metadata;                 /* merged; NULL: untouched */
+    int state;                        /* a tl_state_t, or -1 */
+    json_t *result;                   /* NULL: untouched */
+    const char *error;                /* NULL: untouched */
+} tl__report_t;
 
 typedef void (*tl__after_commit_fn)(void *ud, int rc);
 
@@ -67,6 +83,11 @@ typedef struct tl__sub {
     void *ud;
     struct tl__sub *next;
 } tl__sub_t;
+
+typedef struct tl__idvec {
+    int64_t *ids;
+    size_t len, cap;
+} tl__idvec_t;
 
 struct tl_manager {
     struct event_base *base;
@@ -92,6 +113,8 @@ struct tl_manager {
     uint64_t next_sub;
     uint64_t event_seq;
     bool closing;
+    tl__idvec_t unsaved;       /* jobs with progress ticks not yet stored */
+    struct event *save_ev;     /* stores them, a few times a second */
     char errmsg[512];
 };
 
@@ -122,6 +145,23 @@ int tl__mgr_logs_json(tl_manager_t *m, int64_t id, long tail, json_t **out);
 void tl__mgr_set_task_env(tl_manager_t *m, const char *socket_path,
                           const char *url, const char *token);
 
+/* report.c: tracked tasks and reports on running tasks */
+int tl__mgr_report(tl_manager_t *m, int64_t id, const tl__report_t *r,
+                   bool *durable);
+int tl__mgr_append_logs(tl_manager_t *m, int64_t id, char stream,
+                        const json_t *lines, size_t *appended);
+int tl__mgr_substep_add(tl_manager_t *m, int64_t id, json_t *body,
+                        json_t **out);
+int tl__mgr_substep_update(tl_manager_t *m, int64_t id, const char *sid,
+                           json_t *body, json_t **out);
+void tl__job_heartbeat(tl__job_t *j);
+void tl__job_progress_changed(tl__job_t *j);
+/* Tracked tasks: cancel and pause are requests to the reporter. */
+int tl__job_request(tl__job_t *j, const char *what);
+void tl__report_free_job(tl__job_t *j);
+int tl__report_init(tl_manager_t *m);
+void tl__report_close(tl_manager_t *m);
+
 /* sched.c: groups, queues and slots */
 tl__group_t *tl__group_get(tl_manager_t *m, const char *name, bool create);
 void tl__group_free_all(tl_manager_t *m);
@@ -135,6 +175,9 @@ void tl__sched_run(tl_manager_t *m);
 int tl__mgr_turn(tl_manager_t *m, int flags);
 
 /* job.c: a job's life */
+/* Checks the state machine, stamps, marks for commit, emits (event NULL:
+ * the state's own; "": none). TL_ECONFLICT when not allowed. */
+int tl__job_set_state(tl__job_t *j, tl_state_t to, const char *event);
 tl__job_t *tl__job_new(tl_manager_t *m, tl_task_t *t /* taken */);
 void tl__job_free(tl__job_t *j);
 void tl__job_start(tl__job_t *j);
@@ -142,6 +185,9 @@ int tl__job_cancel(tl__job_t *j);
 int tl__job_pause(tl__job_t *j);
 int tl__job_resume(tl__job_t *j);
 void tl__job_reaped(tl__job_t *j, int wstatus);
+/* Stores a log line of the job's task and emits task.log. */
+int tl__job_log_line(tl__job_t *j, char stream, const char *line,
+                     size_t len);
 /* Forgets the job if its task is final and nothing of it runs. */
 void tl__job_release_if_done(tl__job_t *j);
 

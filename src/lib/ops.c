@@ -72,8 +72,13 @@ int tl__mgr_create(tl_manager_t *m, tl_task_t *t, int64_t *id, bool *existed)
         return 0;
     }
     int64_t now = tl__now_ms();
-    t->state = TL_STATE_QUEUED;
+    bool tracked = t->source == TL_SOURCE_TRACKED;
+    t->state = tracked ? TL_STATE_RUNNING : TL_STATE_QUEUED;
     t->created_at = t->updated_at = now;
+    if (tracked) { /* the reporter is already at work */
+        t->started_at = now;
+        t->attempt = 1;
+    }
     int rc = tl__mgr_begin(m);
     rc = rc ? rc : m->store->ops->insert_task(m->store, t);
     if (rc) {
@@ -88,6 +93,10 @@ int tl__mgr_create(tl_manager_t *m, tl_task_t *t, int64_t *id, bool *existed)
     }
     *id = t->id;
     tl__mgr_emit_task(m, "task.created", j);
+    if (tracked) {
+        tl__job_heartbeat(j);
+        return 0;
+    }
     rc = tl__sched_enqueue(j);
     return rc ? tl__mgr_error(m, rc, "out of memory") : 0;
 }

@@ -84,9 +84,14 @@ static const char *const migrations[] = {
     " END;",
 
     /* 2 -> 3: the process of a running command task, so a daemon that
-     * restarts after a crash can find and stop what its predecessor ran. */
+     * restarts after a crash can find and stop what its predecessor ran;
+     * tracked tasks' heartbeat timeout and pause request. */
     "ALTER TABLE tasks ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE tasks ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;",
+    "ALTER TABLE tasks ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tasks ADD COLUMN heartbeat_timeout_s REAL NOT NULL"
+    " DEFAULT 0;"
+    "ALTER TABLE tasks ADD COLUMN pause_requested INTEGER NOT NULL"
+    " DEFAULT 0;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
@@ -132,6 +137,8 @@ enum col {
     C_PAUSED_AT,
     C_PID,
     C_PID_START,
+    C_HEARTBEAT_TIMEOUT_S,
+    C_PAUSE_REQUESTED,
 };
 
 #define TASK_COLS                                                              \
@@ -139,7 +146,8 @@ enum col {
     "priority, progress, current, total, unit, message, error, metadata, "     \
     "substeps, result, exit_code, attempt, max_retries, timeout_s, argv, "     \
     "cwd, env, cancel_requested, created_at, started_at, finished_at, "        \
-    "updated_at, run_after, paused_ms, paused_at, pid, pid_start"
+    "updated_at, run_after, paused_ms, paused_at, pid, pid_start, "          \
+    "heartbeat_timeout_s, pause_requested"
 
 #define ACTIVE_STATES "('queued', 'running', 'paused')"
 #define FINAL_STATES "('completed', 'failed', 'cancelled')"
@@ -179,10 +187,10 @@ static const char *const stmt_sql[ST__COUNT] = {
         " metadata, substeps, result, exit_code, attempt, max_retries,"
         " timeout_s, argv, cwd, env, cancel_requested, created_at,"
         " started_at, finished_at, updated_at, run_after, paused_ms,"
-        " paused_at, pid, pid_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-        " ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
-        " ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34,"
-        " ?35)",
+        " paused_at, pid, pid_start, heartbeat_timeout_s, pause_requested)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+        " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
+        " ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)",
     [ST_UPDATE] =
         "UPDATE tasks SET key = ?1, kind = ?2, title = ?3, description = ?4,"
         " grp = ?5, owner = ?6, state = ?7, source = ?8, priority = ?9,"
@@ -192,8 +200,8 @@ static const char *const stmt_sql[ST__COUNT] = {
         " timeout_s = ?22, argv = ?23, cwd = ?24, env = ?25,"
         " cancel_requested = ?26, created_at = ?27, started_at = ?28,"
         " finished_at = ?29, updated_at = ?30, run_after = ?31,"
-        " paused_ms = ?32, paused_at = ?33, pid = ?34, pid_start = ?35"
-        " WHERE id = ?36",
+        " paused_ms = ?32, paused_at = ?33, pid = ?34, pid_start = ?35,"
+        " heartbeat_timeout_s = ?36, pause_requested = ?37 WHERE id = ?38",
     [ST_DELETE] = "DELETE FROM tasks WHERE id = ?1",
     [ST_LOAD] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1",
     [ST_FIND_KEY] = "SELECT " TASK_COLS " FROM tasks WHERE key = ?1",
@@ -541,7 +549,7 @@ static const char *source_name(tl_source_t src)
     return source_names[src];
 }
 
-/* Binds parameters 1..C_PID_START. Errors are left in the connection. */
+/* Binds parameters 1..C_PAUSE_REQUESTED. Errors are left in the connection. */
 static int bind_task(sqlite3_stmt *st, const tl_task_t *t,
                      const struct task_json *j)
 {
@@ -584,6 +592,9 @@ static int bind_task(sqlite3_stmt *st, const tl_task_t *t,
     rc |= sqlite3_bind_int64(st, C_PAUSED_AT, t->paused_at);
     rc |= sqlite3_bind_int64(st, C_PID, t->pid);
     rc |= sqlite3_bind_int64(st, C_PID_START, t->pid_start);
+    rc |= sqlite3_bind_double(st, C_HEARTBEAT_TIMEOUT_S,
+                              t->heartbeat_timeout_s);
+    rc |= sqlite3_bind_int(st, C_PAUSE_REQUESTED, t->pause_requested);
     return rc;
 }
 
@@ -723,6 +734,8 @@ static void read_numbers(sqlite3_stmt *st, tl_task_t *t)
     t->paused_at = sqlite3_column_int64(st, C_PAUSED_AT);
     t->pid = (int)sqlite3_column_int64(st, C_PID);
     t->pid_start = sqlite3_column_int64(st, C_PID_START);
+    t->heartbeat_timeout_s = sqlite3_column_double(st, C_HEARTBEAT_TIMEOUT_S);
+    t->pause_requested = sqlite3_column_int(st, C_PAUSE_REQUESTED) != 0;
 }
 
 /* The task in the current row of st. */
@@ -897,7 +910,7 @@ static int sqlite_update_task(tl__store_t *base, const tl_task_t *t)
     sqlite3_stmt *st = s->st[ST_UPDATE];
     int rc;
 
-    if (sqlite3_bind_int64(st, C_PID_START + 1, t->id) != SQLITE_OK)
+    if (sqlite3_bind_int64(st, C_PAUSE_REQUESTED + 1, t->id) != SQLITE_OK)
         return fail(s, sqlite3_errcode(s->db), "update task");
     rc = write_task(s, st, t, "update task");
     if (rc)

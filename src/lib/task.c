@@ -260,6 +260,12 @@ json_t *tl__task_to_json(const tl_task_t *t, int64_t now)
                               t->pid ? json_integer(t->pid) : json_null());
     rc |= json_object_set_new(o, "cancel_requested",
                               json_boolean(t->cancel_requested));
+    rc |= json_object_set_new(o, "pause_requested",
+                              json_boolean(t->pause_requested));
+    rc |= json_object_set_new(o, "heartbeat_timeout_s",
+                              t->source == TL_SOURCE_TRACKED
+                                  ? json_real(t->heartbeat_timeout_s)
+                                  : json_null());
     rc |= json_object_set_new(o, "created_at", time_or_null(t->created_at));
     rc |= json_object_set_new(o, "started_at", time_or_null(t->started_at));
     rc |= json_object_set_new(o, "finished_at", time_or_null(t->finished_at));

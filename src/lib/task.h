@@ -54,6 +54,8 @@ struct tl_task {
     int64_t paused_at; /* when the current pause began; 0 when not paused */
     int pid;           /* process group of a running command, else 0 */
     int64_t pid_start; /* its start time (clock ticks after boot) */
+    double heartbeat_timeout_s; /* tracked: lost after this silence; 0 never */
+    bool pause_requested;       /* tracked: a pause was asked for */
 };
 
 /* A new task with defaults (group "default", NAN progress, empty metadata
