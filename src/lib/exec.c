@@ -24,6 +24,7 @@ typedef struct pipe_reader {
     struct event *ev;
     char buf[TL__LOG_LINE_MAX];
     size_t len;
+    bool cr_pending; /* buf holds a segment that ended in '\r' */
 } pipe_reader_t;
 
 struct tl__proc {
@@ -38,43 +39,61 @@ pid_t tl__proc_pid(const tl__proc_t *p)
     return p->pid;
 }
 
-/* A '\r' inside a line: a terminal shows what follows the last one. */
-static void emit_line(pipe_reader_t *r, const char *s, size_t n)
+static void emit(pipe_reader_t *r, size_t n, int kind)
 {
-    const char *cr = memrchr(s, '\r', n);
-    if (cr) {
-        size_t skip = (size_t)(cr - s) + 1;
-        if (skip == n) { /* a trailing CR ends a CRLF line */
-            n--;
-            cr = n ? memrchr(s, '\r', n) : NULL;
-            skip = cr ? (size_t)(cr - s) + 1 : 0;
+    r->proc->cb(r->proc->ud, r->stream, r->buf, n, kind);
+}
+
+/* One byte of output. A '\n' ends a line. A '\r' ends a segment that a
+ * terminal would overwrite (a progress bar redrawn in place): it is passed
+ * on for progress at once, and kept until the next byte says whether it
+ * was a CRLF line end (then it is the line) or a redraw (then it goes). */
+static void feed_byte(pipe_reader_t *r, char c)
+{
+    if (r->cr_pending) {
+        r->cr_pending = false;
+        if (c == '\n') {
+            emit(r, r->len, TL__PROC_LINE);
+            r->len = 0;
+            return;
         }
-        s += skip;
-        n -= skip;
+        r->len = 0;
     }
-    r->proc->cb(r->proc->ud, r->stream, s, n);
+    if (c == '\n') {
+        emit(r, r->len, TL__PROC_LINE);
+        r->len = 0;
+    } else if (c == '\r') {
+        emit(r, r->len, TL__PROC_SEGMENT);
+        r->cr_pending = true;
+    } else {
+        if (r->len == sizeof(r->buf)) { /* an endless line: cut it */
+            emit(r, r->len, TL__PROC_LINE);
+            r->len = 0;
+        }
+        r->buf[r->len++] = c;
+    }
 }
 
 static void feed(pipe_reader_t *r, const char *data, size_t n)
 {
     while (n > 0) {
-        const char *nl = memchr(data, '\n', n);
-        size_t take = nl ? (size_t)(nl - data) : n;
-        size_t room = sizeof(r->buf) - r->len;
-        if (take > room)
-            take = room;
-        memcpy(r->buf + r->len, data, take);
-        r->len += take;
-        data += take;
-        n -= take;
-        bool full = r->len == sizeof(r->buf);
-        if ((nl && n > 0 && *data == '\n') || full) {
-            emit_line(r, r->buf, r->len);
-            r->len = 0;
-            if (n > 0 && *data == '\n') {
-                data++;
-                n--;
-            }
+        if (r->cr_pending) {
+            feed_byte(r, *data++);
+            n--;
+            continue;
+        }
+        /* The common case: copy up to the next control byte at once. */
+        size_t run = 0, room = sizeof(r->buf) - r->len;
+        while (run < n && run < room && data[run] != '\n' &&
+               data[run] != '\r')
+            run++;
+        memcpy(r->buf + r->len, data, run);
+        r->len += run;
+        data += run;
+        n -= run;
+        if (n > 0) {
+            feed_byte(r, *data++);
+            n--;
         }
     }
 }
@@ -82,8 +101,9 @@ static void feed(pipe_reader_t *r, const char *data, size_t n)
 static void flush_partial(pipe_reader_t *r)
 {
     if (r->len > 0)
-        emit_line(r, r->buf, r->len);
+        emit(r, r->len, TL__PROC_LINE);
     r->len = 0;
+    r->cr_pending = false;
 }
 
 static void close_reader(pipe_reader_t *r)
@@ -139,6 +159,7 @@ static int start_reader(struct event_base *base, tl__proc_t *p,
     r->stream = stream;
     r->fd = fd;
     r->len = 0;
+    r->cr_pending = false;
     r->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, r);
     if (!r->ev || event_add(r->ev, NULL) != 0)
         return TL_ENOMEM;

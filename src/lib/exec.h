@@ -8,9 +8,10 @@
  * pipes read by the loop. glibc reports an exec failure (ENOENT, EACCES)
  * as posix_spawn's return value, so "command not found" is an error of the
  * call, not a mysterious exit 127. Every descriptor of the daemon is
- * close-on-exec. Output is cut into lines at '\n'; a '\r' inside a line
- * keeps only what follows it (what a terminal would show). The caller
- * reaps (SIGCHLD) and calls tl__proc_exited().
+ * close-on-exec. Output is cut into lines at '\n'; text ended by a '\r'
+ * (a progress bar redrawn in place) is passed on as a segment, so progress
+ * is seen as it is drawn, while the log keeps only what a terminal would
+ * end up showing. The caller reaps (SIGCHLD) and calls tl__proc_exited().
  */
 #ifndef TL_EXEC_H
 #define TL_EXEC_H
@@ -22,9 +23,14 @@
 
 typedef struct tl__proc tl__proc_t;
 
-/* stream is 'o' or 'e'; line without its newline. */
+enum {
+    TL__PROC_LINE = 0,    /* a line, ended by '\n' (or cut, or at EOF) */
+    TL__PROC_SEGMENT = 1, /* text ended by '\r': a redraw, not a line */
+};
+
+/* stream is 'o' or 'e'; line without its end; kind a TL__PROC_* value. */
 typedef void (*tl__proc_line_cb)(void *ud, char stream, const char *line,
-                                 size_t len);
+                                 size_t len, int kind);
 
 typedef struct tl__spawn {
     char *const *argv;

@@ -108,9 +108,11 @@ int tl__job_log_line(tl__job_t *j, char stream, const char *line, size_t len)
     return rc;
 }
 
-static void on_line(void *ud, char stream, const char *line, size_t len)
+static void on_output(void *ud, char stream, const char *line, size_t len,
+                      int kind)
 {
-    tl__job_log_line(ud, stream, line, len);
+    if (kind == TL__PROC_LINE)
+        tl__job_log_line(ud, stream, line, len);
 }
 
 static void log_note(tl__job_t *j, const char *fmt, ...)
@@ -123,7 +125,7 @@ static void log_note(tl__job_t *j, const char *fmt, ...)
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-    on_line(j, 'i', line, len);
+    tl__job_log_line(j, 'i', line, len);
 }
 
 /* ---- environment ---------------------------------------------------- */
@@ -211,7 +213,7 @@ static int spawn(tl__job_t *j, char *err, size_t errlen)
         return TL_ENOMEM;
     }
     tl__spawn_t spec = {j->task->argv, j->task->cwd, envp};
-    int rc = tl__proc_spawn(j->m->base, &spec, on_line, j, &j->proc, err,
+    int rc = tl__proc_spawn(j->m->base, &spec, on_output, j, &j->proc, err,
                             errlen);
     free(envp[0]);
     free(envp);

@@ -237,6 +237,11 @@ static int open_store(tl_manager_t *m)
         snprintf(path, sizeof(path), "%s", uri + 7);
     else
         return tl__mgr_error(m, TL_EINVAL, "unknown store %s", uri);
+    /* Made 0600 before SQLite opens it: its -wal and -shm files take the
+     * database's mode, and the daemon's umask is left to its tasks. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
     int rc = tl__store_sqlite_ops.open(path, &m->store);
     if (rc)
         return tl__mgr_error(m, rc, "cannot open store %s: %s", path,
