@@ -57,6 +57,8 @@ int tl__job_set_state(tl__job_t *j, tl_state_t to, const char *event)
         }
     }
     tl__mgr_touch(j);
+    if (to == TL_STATE_COMPLETED)
+        tl__history_record(j->m, t);
     if (!event || *event) /* "" means: a later change will tell */
         tl__mgr_emit_task(j->m, event ? event : event_for_state(to), j);
     return 0;
@@ -70,6 +72,7 @@ tl__job_t *tl__job_new(tl_manager_t *m, tl_task_t *t)
     j->task = t;
     j->m = m;
     j->qi.pos = SIZE_MAX;
+    tl__eta_init(&j->eta);
     return j;
 }
 
@@ -201,6 +204,7 @@ static void reset_attempt(tl_task_t *t, int64_t now)
     t->run_after = 0;
     t->exit_code = TL__NO_EXIT_CODE;
     t->cancel_requested = false;
+    t->progress = t->current = NAN;
     free(t->error);
     t->error = NULL;
 }
@@ -241,6 +245,7 @@ void tl__job_start(tl__job_t *j)
         return;
     }
     reset_attempt(t, now);
+    tl__eta_init(&j->eta);
     tl__str_set(&t->owner, m->owner);
     if (!j->log)
         tl__tasklog_open(m->logs_dir, t->id, m->opts.log_cap_bytes, &j->log);

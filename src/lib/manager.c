@@ -164,7 +164,7 @@ void tl__mgr_emit(tl_manager_t *m, const char *type, int64_t id,
 
 void tl__mgr_emit_task(tl_manager_t *m, const char *type, tl__job_t *j)
 {
-    json_t *d = m->subs ? tl__task_to_json(j->task, tl__now_ms()) : NULL;
+    json_t *d = m->subs ? tl__job_json(j, tl__now_ms()) : NULL;
     tl__mgr_emit(m, type, j->task->id, d);
 }
 
@@ -469,6 +469,7 @@ void tl_manager_close(tl_manager_t *m)
     }
     free_jobs(m);
     tl__group_free_all(m);
+    tl__history_free(m);
     while (m->subs)
         tl_manager_unsubscribe(m, m->subs->id);
     if (m->sigchld_ev)

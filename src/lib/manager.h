@@ -18,6 +18,7 @@
 #ifndef TL_MANAGER_H
 #define TL_MANAGER_H
 
+#include "eta.h"
 #include "exec.h"
 #include "map.h"
 #include "queue.h"
@@ -27,6 +28,9 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdbool.h>
+
+#define TL__HISTORY_MAX 20
+typedef struct tl__kind_history tl__kind_history_t;
 
 typedef struct tl__group {
     char *name;
@@ -55,6 +59,7 @@ typedef struct tl__job {
     struct event *progress_ev; /* a coalesced task.progress to send */
     int64_t last_progress_event;
     bool progress_unsaved; /* a progress tick awaits the periodic save */
+    tl__eta_t eta;
 } tl__job_t;
 
 /* A report on a running task (PATCH): each has_ field says whether the
@@ -114,6 +119,7 @@ struct tl_manager {
     uint64_t event_seq;
     bool closing;
     tl__idvec_t unsaved;       /* jobs with progress ticks not yet stored */
+    tl__kind_history_t *history;
     struct event *save_ev;     /* stores them, a few times a second */
     char errmsg[512];
 };
@@ -161,6 +167,16 @@ int tl__job_request(tl__job_t *j, const char *what);
 void tl__report_free_job(tl__job_t *j);
 int tl__report_init(tl_manager_t *m);
 void tl__report_close(tl_manager_t *m);
+
+/* history.c: typical durations per kind */
+double tl__history_prior(tl_manager_t *m, const char *kind); /* NAN: none */
+void tl__history_record(tl_manager_t *m, const tl_task_t *t);
+void tl__history_free(tl_manager_t *m);
+
+/* The task of a job as JSON, with its live ETA. */
+json_t *tl__job_json(tl__job_t *j, int64_t now);
+/* Feeds the job's ETA with its current progress. */
+void tl__job_observe_progress(tl__job_t *j);
 
 /* sched.c: groups, queues and slots */
 tl__group_t *tl__group_get(tl_manager_t *m, const char *name, bool create);

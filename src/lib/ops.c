@@ -148,7 +148,7 @@ int tl__mgr_task_json(tl_manager_t *m, int64_t id, json_t **out)
 {
     tl__job_t *j = job_of(m, id);
     if (j) {
-        *out = tl__task_to_json(j->task, tl__now_ms());
+        *out = tl__job_json(j, tl__now_ms());
         return *out ? 0 : TL_ENOMEM;
     }
     tl_task_t *t;
@@ -185,7 +185,8 @@ static json_t *page_json(tl_manager_t *m, tl_task_t **ts, size_t n)
     int64_t now = tl__now_ms();
     for (size_t i = 0; a && i < n; i++) {
         tl__job_t *j = job_of(m, ts[i]->id);
-        json_array_append_new(a, tl__task_to_json(j ? j->task : ts[i], now));
+        json_array_append_new(a, j ? tl__job_json(j, now)
+                                   : tl__task_to_json(ts[i], now));
     }
     return a;
 }

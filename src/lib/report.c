@@ -25,6 +25,35 @@
 #define SAVE_INTERVAL_MS 250
 #define MAX_SUBSTEPS 10000
 
+/* ---- ETA ------------------------------------------------------------------ */
+
+void tl__job_observe_progress(tl__job_t *j)
+{
+    tl_task_t *t = j->task;
+    if (isfinite(t->progress) && t->started_at)
+        tl__eta_observe(&j->eta, tl__task_elapsed_ms(t, tl__now_ms()) / 1e3,
+                        t->progress);
+}
+
+json_t *tl__job_json(tl__job_t *j, int64_t now)
+{
+    tl_task_t *t = j->task;
+    json_t *o = tl__task_to_json(t, now);
+    if (!o || (t->state != TL_STATE_RUNNING && t->state != TL_STATE_PAUSED))
+        return o;
+    double eta, total;
+    double elapsed = tl__task_elapsed_ms(t, now) / 1e3;
+    double prior = tl__history_prior(j->m, t->kind);
+    if (tl__eta_estimate(&j->eta, elapsed, prior, &eta, &total) == 0) {
+        json_object_set_new(o, "eta_s", json_real(eta));
+        json_object_set_new(o, "estimated_total_s", json_real(total));
+    } else {
+        json_object_set_new(o, "eta_s", json_null());
+        json_object_set_new(o, "estimated_total_s", json_null());
+    }
+    return o;
+}
+
 /* ---- coalesced progress ------------------------------------------------ */
 
 static void emit_progress(tl__job_t *j)
@@ -265,6 +294,8 @@ static int apply_ticks(tl__job_t *j, const tl__report_t *r, bool *changed)
         rc |= merge_metadata(t, r->metadata);
     *changed = r->has_current || r->has_total || r->has_progress ||
                r->has_unit || r->has_message || r->metadata;
+    if (r->has_current || r->has_total || r->has_progress)
+        tl__job_observe_progress(j);
     return rc ? TL_ENOMEM : 0;
 }
 

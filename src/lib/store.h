@@ -77,6 +77,10 @@ typedef struct tl__store_ops {
      * *ids (malloc'd) so their logs can be removed. */
     int (*delete_finished)(tl__store_t *s, int64_t before, int64_t **ids,
                            size_t *n);
+    /* Running times in seconds (paused time excluded) of the newest (at
+     * most max) completed tasks of this kind, newest first, into out. */
+    int (*recent_durations)(tl__store_t *s, const char *kind, size_t max,
+                            double *out, size_t *n);
 } tl__store_ops_t;
 
 struct tl__store {

@@ -171,6 +171,7 @@ enum stmt {
     ST_GROUPS,
     ST_FINISHED_IDS,
     ST_DELETE_FINISHED,
+    ST_DURATIONS,
     ST__COUNT
 };
 
@@ -217,6 +218,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_GROUPS] = "SELECT name, parallel FROM groups ORDER BY name",
     /* Unary + keeps the planner on the finished_at index: the state index
      * would walk every finished task. */
+    [ST_DURATIONS] = "SELECT finished_at - started_at - paused_ms FROM tasks"
+                     " WHERE kind = ?1 AND state = 'completed'"
+                     " AND started_at > 0 ORDER BY id DESC LIMIT ?2",
     [ST_FINISHED_IDS] = "SELECT id FROM tasks WHERE finished_at > 0"
                         " AND finished_at < ?1 AND +state IN " FINAL_STATES,
     [ST_DELETE_FINISHED] = "DELETE FROM tasks WHERE finished_at > 0"
@@ -1296,6 +1300,27 @@ out:
     return 0;
 }
 
+/* ---- history ------------------------------------------------------------ */
+
+static int sqlite_recent_durations(tl__store_t *base, const char *kind,
+                                   size_t max, double *out, size_t *n)
+{
+    struct sqlite_store *s = (struct sqlite_store *)base;
+    sqlite3_stmt *st = s->st[ST_DURATIONS];
+    int rc = sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    rc = rc ? rc : sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    *n = 0;
+    while (!rc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        out[(*n)++] = sqlite3_column_int64(st, 0) / 1000.0;
+        rc = 0;
+    }
+    if (rc == SQLITE_DONE)
+        rc = 0;
+    int err = rc ? fail(s, rc, "reading durations") : 0;
+    done_stmt(st);
+    return err;
+}
+
 const tl__store_ops_t tl__store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1316,4 +1341,5 @@ const tl__store_ops_t tl__store_sqlite_ops = {
     .set_group = sqlite_set_group,
     .load_groups = sqlite_load_groups,
     .delete_finished = sqlite_delete_finished,
+    .recent_durations = sqlite_recent_durations,
 };

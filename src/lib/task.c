@@ -195,19 +195,11 @@ static json_t *command_json(const tl_task_t *t)
                      str_or_null(t->cwd));
 }
 
-/* Remaining time from the progress rate: a plain linear estimate. */
+/* A finished task's ETA is known; a running one's comes from its job's
+ * estimator (tl__job_json), which this record does not hold. */
 static void eta_json(const tl_task_t *t, double elapsed_s, json_t **eta,
                      json_t **total)
 {
-    bool running =
-        t->state == TL_STATE_RUNNING || t->state == TL_STATE_PAUSED;
-    if (running && isfinite(t->progress) && t->progress > 0 &&
-        elapsed_s > 0) {
-        double tot = elapsed_s * 100.0 / t->progress;
-        *eta = json_real(tot - elapsed_s > 0 ? tot - elapsed_s : 0);
-        *total = json_real(tot);
-        return;
-    }
     if (tl_state_is_final(t->state) && t->started_at) {
         *eta = json_real(0);
         *total = json_real(elapsed_s);
