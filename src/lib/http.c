@@ -374,15 +374,21 @@ static bool sse_too_slow(sse_client_t *c)
     return evbuffer_get_length(bufferevent_get_output(bev)) > SSE_MAX_PENDING;
 }
 
+static void sse_frame(struct evbuffer *b, uint64_t seq, const char *type,
+                      const char *data)
+{
+    if (seq)
+        evbuffer_add_printf(b, "id: %llu\n", (unsigned long long)seq);
+    evbuffer_add_printf(b, "event: %s\ndata: %s\n\n", type, data);
+}
+
 static void sse_send(sse_client_t *c, uint64_t seq, const char *type,
                      const char *data)
 {
     struct evbuffer *b = evbuffer_new();
     if (!b)
         return;
-    if (seq)
-        evbuffer_add_printf(b, "id: %llu\n", (unsigned long long)seq);
-    evbuffer_add_printf(b, "event: %s\ndata: %s\n\n", type, data);
+    sse_frame(b, seq, type, data);
     evhttp_send_reply_chunk(c->req, b);
     evbuffer_free(b);
 }
@@ -424,72 +430,96 @@ static void on_ping(evutil_socket_t fd, short what, void *arg)
         evbuffer_free(b);
 }
 
-static void sse_send_logs(sse_client_t *c, tl_manager_t *m, long tail)
+static void frame_logs(struct evbuffer *b, tl_manager_t *m, int64_t id,
+                       long tail)
 {
     json_t *logs;
-    if (tail <= 0 || tl__mgr_logs_json(m, c->task_id, tail, &logs) != 0)
+    if (tail <= 0 || tl__mgr_logs_json(m, id, tail, &logs) != 0)
         return;
     size_t i;
     json_t *line;
     json_array_foreach(json_object_get(logs, "lines"), i, line)
     {
-        json_object_set_new(line, "task_id", json_integer(c->task_id));
-        char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(12));
+        json_object_set_new(line, "task_id", json_integer(id));
+        char *text = json_dumps(line, JSON_COMPACT);
         if (text)
-            sse_send(c, 0, "task.log", text);
+            sse_frame(b, 0, "task.log", text);
         free(text);
     }
     json_decref(logs);
 }
 
-int tl__sse_start(tl__http_req_t *r, int64_t task_id, long log_tail)
+/* The first frames of a stream: hello, and for one task its snapshot and
+ * log tail. *final says the task has ended already. */
+static int first_frames(tl__http_req_t *r, int64_t task_id, long log_tail,
+                        struct evbuffer *b, bool *final)
 {
-    tl_server_t *s = r->server;
-    json_t *snap = NULL;
-    if (task_id) {
-        int rc = tl__mgr_task_json(r->m, task_id, &snap);
-        if (rc) {
-            tl__http_reply_error(r, rc);
-            return rc;
-        }
-    }
-    if (s->nclients >= SSE_MAX_CLIENTS) {
-        json_decref(snap);
-        tl__http_reply_errorf(r, 429, "limit_reached",
-                              "too many event streams (%d)",
-                              SSE_MAX_CLIENTS);
-        return TL_ELIMIT;
-    }
-    sse_client_t *c = calloc(1, sizeof(*c));
-    if (!c) {
-        json_decref(snap);
-        tl__http_reply_errorf(r, 500, "out_of_memory", "out of memory");
+    *final = false;
+    sse_frame(b, 0, "hello", "{}");
+    if (!task_id)
+        return 0;
+    json_t *snap;
+    int rc = tl__mgr_task_json(r->m, task_id, &snap);
+    if (rc)
+        return rc;
+    tl_state_t state;
+    const char *st = json_string_value(json_object_get(snap, "state"));
+    *final = tl_state_parse(st, &state) == 0 && tl_state_is_final(state);
+    char *text = json_dumps(snap, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    json_decref(snap);
+    if (!text)
         return TL_ENOMEM;
-    }
-    *c = (sse_client_t){s, r->req, evhttp_request_get_connection(r->req),
-                        task_id, s->clients};
-    s->clients = c;
-    s->nclients++;
+    sse_frame(b, 0, "task.snapshot", text);
+    free(text);
+    frame_logs(b, r->m, task_id, log_tail);
+    return 0;
+}
+
+static void sse_headers(tl__http_req_t *r)
+{
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     evhttp_add_header(h, "Content-Type", "text/event-stream");
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Accel-Buffering", "no");
-    evhttp_connection_set_timeout(c->conn, 24 * 3600);
-    evhttp_send_reply_start(r->req, 200, "OK");
-    evhttp_connection_set_closecb(c->conn, sse_on_close, c);
-    sse_send(c, 0, "hello", "{}");
-    if (snap) {
-        const char *st = json_string_value(json_object_get(snap, "state"));
-        char *text = json_dumps(snap, JSON_COMPACT | JSON_REAL_PRECISION(12));
-        json_decref(snap);
-        sse_send(c, 0, "task.snapshot", text ? text : "{}");
-        free(text);
-        sse_send_logs(c, r->m, log_tail);
-        tl_state_t state;
-        if (tl_state_parse(st, &state) == 0 && tl_state_is_final(state))
-            sse_end(c);
+}
+
+int tl__sse_start(tl__http_req_t *r, int64_t task_id, long log_tail)
+{
+    tl_server_t *s = r->server;
+    bool final;
+    struct evbuffer *b = evbuffer_new();
+    int rc = b ? first_frames(r, task_id, log_tail, b, &final) : TL_ENOMEM;
+    if (rc) {
+        tl__http_reply_error(r, rc);
+    } else if (final) { /* nothing will follow: one plain answer */
+        sse_headers(r);
+        evhttp_send_reply(r->req, 200, "OK", b);
+    } else if (s->nclients >= SSE_MAX_CLIENTS) {
+        rc = TL_ELIMIT;
+        tl__http_reply_errorf(r, 429, "limit_reached",
+                              "too many event streams (%d)",
+                              SSE_MAX_CLIENTS);
+    } else {
+        sse_client_t *c = calloc(1, sizeof(*c));
+        if (!c) {
+            rc = TL_ENOMEM;
+            tl__http_reply_errorf(r, 500, "out_of_memory", "out of memory");
+        } else {
+            *c = (sse_client_t){s, r->req,
+                                evhttp_request_get_connection(r->req),
+                                task_id, s->clients};
+            s->clients = c;
+            s->nclients++;
+            sse_headers(r);
+            evhttp_connection_set_timeout(c->conn, 24 * 3600);
+            evhttp_send_reply_start(r->req, 200, "OK");
+            evhttp_connection_set_closecb(c->conn, sse_on_close, c);
+            evhttp_send_reply_chunk(r->req, b);
+        }
     }
-    return 0;
+    if (b)
+        evbuffer_free(b);
+    return rc;
 }
 
 /* ---- listeners ---------------------------------------------------------- */
