@@ -449,13 +449,13 @@ static void frame_logs(struct evbuffer *b, tl_manager_t *m, int64_t id,
     json_decref(logs);
 }
 
-/* The first frames of a stream: hello, and for one task its snapshot and
+/* The first frames of a stream: a comment, and for one task its snapshot and
  * log tail. *final says the task has ended already. */
 static int first_frames(tl__http_req_t *r, int64_t task_id, long log_tail,
                         struct evbuffer *b, bool *final)
 {
     *final = false;
-    sse_frame(b, 0, "hello", "{}");
+    evbuffer_add_printf(b, ": tasklight\n\n"); /* a comment, not an event */
     if (!task_id)
         return 0;
     json_t *snap;
@@ -475,9 +475,11 @@ static int first_frames(tl__http_req_t *r, int64_t task_id, long log_tail,
     return 0;
 }
 
+/* A stream ends with its connection: clients read to the end. */
 static void sse_headers(tl__http_req_t *r)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "Connection", "close");
     evhttp_add_header(h, "Content-Type", "text/event-stream");
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "X-Accel-Buffering", "no");

@@ -239,6 +239,8 @@ void tl__job_start(tl__job_t *j)
     tl_task_t *t = j->task;
     int64_t now = tl__now_ms();
     int rc = tl__mgr_begin(m);
+    if (!rc && j->dirty) /* the claim below must see its queued row */
+        rc = tl__mgr_flush(m);
     rc = rc ? rc : m->store->ops->claim_task(m->store, t->id, m->owner, now);
     if (rc) { /* another daemon took it, or the store failed: skip it */
         tl__sched_release(j);
