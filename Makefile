@@ -12,7 +12,7 @@ BUILD ?= build
 SANITIZE ?=
 PYTHON ?= /usr/bin/python3
 
-LIB_PKGS := libevent jansson sqlite3
+LIB_PKGS := libevent jansson sqlite3 libpcre2-8
 TL_PKGS := libcurl jansson
 PKG_CONFIG ?= pkg-config
 
@@ -114,3 +114,12 @@ check-format:
 
 clean:
 	rm -rf $(BUILD)
+
+# The ETA estimator against synthetic and recorded progress traces.
+.PHONY: bench-eta
+bench-eta: $(BUILD)/bench/eta_bench
+	$(BUILD)/bench/eta_bench bench/eta/traces
+
+$(BUILD)/bench/eta_bench: bench/eta/eta_bench.c src/lib/eta.c src/lib/eta.h include/tasklight.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/eta/eta_bench.c src/lib/eta.c -lm

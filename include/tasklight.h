@@ -216,6 +216,82 @@ TL_EXTERN int tl_task_wait(tl_manager_t *m, int64_t id, double timeout_s,
 TL_EXTERN int tl_group_set_parallel(tl_manager_t *m, const char *group,
                                     int parallel);
 
+/* ---- function tasks ------------------------------------------------------ */
+
+/* A C function run as a task on the manager's pool of worker threads. It
+ * reports through its context and polls it for cancel and pause, which are
+ * cooperative. It returns 0 for success; anything else fails the task,
+ * with the text given to tl_ctx_fail() (or "returned N") as its error. */
+typedef struct tl_ctx tl_ctx_t;
+typedef int (*tl_task_fn)(tl_ctx_t *ctx, void *arg);
+
+typedef struct tl_function {
+    tl_task_fn fn;           /* required */
+    void *arg;               /* passed to fn */
+    void (*free_arg)(void *arg); /* called once the task is over; may be
+                                    NULL. Runs on the loop thread. */
+    const char *title;       /* NULL: "function" */
+    const char *kind;        /* NULL: "function" */
+    const char *description;
+    const char *group;       /* NULL: "functions", whose parallel limit is
+                                the number of workers */
+    const char *key;         /* an existing key returns its task */
+    int64_t priority;        /* higher first */
+    double timeout_s;        /* 0: none; cancels cooperatively, then the
+                                task fails as timed out */
+} tl_function_t;
+
+/* Sets the number of worker threads (default 4, at most 256) and the
+ * parallel limit of the "functions" group to match. Loop thread. */
+TL_EXTERN int tl_manager_set_workers(tl_manager_t *m, int workers);
+/* Submits a function task (durable once the turn commits; the function
+ * itself lives only in this process: if the program stops first, the task
+ * is recorded as interrupted). Loop thread. */
+TL_EXTERN int tl_submit_function(tl_manager_t *m, const tl_function_t *f,
+                                 int64_t *id);
+/* Runs the loop until no task is queued, running or paused, or timeout_s
+ * passes (TL_ETIMEDOUT; <= 0 waits forever). Loop thread. */
+TL_EXTERN int tl_wait_all(tl_manager_t *m, double timeout_s);
+
+/* Stops taking work, cancels running tasks when cancel_running (command
+ * tasks get SIGTERM; function tasks see tl_ctx_cancelled()) and runs the
+ * loop until every task has ended or timeout_s passes; then closes as
+ * tl_manager_close() does. Loop thread. */
+TL_EXTERN void tl_manager_shutdown(tl_manager_t *m, int cancel_running,
+                                   double timeout_s);
+
+/* The tl_ctx_* functions are called by the task's function, on its worker
+ * thread, with its own context, and only while it runs. They never block
+ * (but tl_ctx_checkpoint()) and are cheap: tl_ctx_progress() and
+ * tl_ctx_count() are a few atomic operations, made for tight loops; the
+ * latest value wins and reaches the manager on its next loop turn. */
+TL_EXTERN int64_t tl_ctx_task_id(const tl_ctx_t *c);
+/* percent 0..100 (clamped; NaN ignored). */
+TL_EXTERN void tl_ctx_progress(tl_ctx_t *c, double percent);
+/* current of total (progress follows when total > 0). */
+TL_EXTERN void tl_ctx_count(tl_ctx_t *c, double current, double total);
+/* The latest status text. TL_ENOMEM. */
+TL_EXTERN int tl_ctx_message(tl_ctx_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends a line to the task's log. TL_ENOMEM. */
+TL_EXTERN int tl_ctx_log(tl_ctx_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Adds substep step_id, or updates it if it exists: state is "queued",
+ * "running", "completed", "failed" or "cancelled"; progress NaN to leave
+ * it. TL_EINVAL, TL_ENOMEM. */
+TL_EXTERN int tl_ctx_step(tl_ctx_t *c, const char *step_id, const char *name,
+                          const char *state, double progress);
+/* The task's result, as JSON text. TL_EINVAL if it does not parse. */
+TL_EXTERN int tl_ctx_result(tl_ctx_t *c, const char *json);
+/* The error text the task fails with when the function returns non-zero. */
+TL_EXTERN int tl_ctx_fail(tl_ctx_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Non-zero once the task was cancelled (or timed out): return soon. */
+TL_EXTERN int tl_ctx_cancelled(const tl_ctx_t *c);
+/* A cancel and pause point: blocks while the task is paused; returns
+ * TL_ECLOSED when it was cancelled (the function should return), else 0. */
+TL_EXTERN int tl_ctx_checkpoint(tl_ctx_t *c);
+
 /* ---- events ----------------------------------------------------------- */
 
 typedef struct tl_event {

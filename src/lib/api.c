@@ -207,6 +207,30 @@ static int read_env(json_t *cmd, tl_task_t *t, verr_t *e)
     return 0;
 }
 
+/* command.progress_parse (bool) and command.progress_regex (a pattern
+ * that must compile). */
+static int read_progress_options(json_t *cmd, tl_task_t *t, verr_t *e)
+{
+    json_t *parse = json_object_get(cmd, "progress_parse");
+    const char *re = NULL;
+    if (parse && !json_is_null(parse) && !json_is_boolean(parse))
+        return invalid(e, 400, "command.progress_parse must be true or false");
+    if (json_is_boolean(parse))
+        t->progress_parse = json_is_true(parse);
+    if (opt_str(cmd, "progress_regex", 1024, &re, e))
+        return -1;
+    if (!re)
+        return 0;
+    tl__progress_re_t *compiled;
+    char err[200];
+    if (tl__progress_re_compile(re, &compiled, err, sizeof(err)) != 0)
+        return invalid(e, 422, "command.progress_regex: %s", err);
+    tl__progress_re_free(compiled);
+    return tl__str_set(&t->progress_regex, re) ? invalid(e, 500, "out of "
+                                                                 "memory")
+                                               : 0;
+}
+
 static int read_command(json_t *body, tl_task_t *t, verr_t *e)
 {
     json_t *cmd = json_object_get(body, "command");
@@ -220,7 +244,7 @@ static int read_command(json_t *body, tl_task_t *t, verr_t *e)
         return invalid(e, 422, "command.cwd must be an absolute path");
     if (cwd && tl__str_set(&t->cwd, cwd))
         return invalid(e, 500, "out of memory");
-    return 0;
+    return read_progress_options(cmd, t, e);
 }
 
 static int read_labels(json_t *b, tl_task_t *t, verr_t *e)

@@ -2,9 +2,8 @@
  * eta.c -- the remaining-time estimator of one task. The DESIGN paragraph
  * is in eta.h, next to the struct it explains.
  *
- * Invariants: len <= TL__ETA_BUCKETS; the buckets, the open bucket and the
- * last sample all lie at or after the origin (t0, p0) in time and progress;
- * open_n == 0 only before the first sample since init or restart.
+ * Invariants: t0 <= t_fold <= t_last and p0 <= p_last; the integrals are
+ * over [t0, t_last] only; seen == 0 implies all of them are zero.
  */
 #include "eta.h"
 
@@ -13,125 +12,83 @@
 #include <math.h>
 #include <string.h>
 
-#ifndef ETA_MIN_BUCKET_S
-#define ETA_MIN_BUCKET_S 1.0 /* the shortest bucket */
-#endif
-#ifndef ETA_BUCKET_FRAC
-#define ETA_BUCKET_FRAC (1.0 / 32) /* bucket length / running time */
-#endif
-#ifndef ETA_TAU_FRAC
-#define ETA_TAU_FRAC 0.25 /* weight time constant / running time */
-#endif
-#ifndef ETA_RECENT_W
-#define ETA_RECENT_W 0.6 /* share of the recent rate in the blend */
-#endif
-#ifndef ETA_PRIOR_F
-#define ETA_PRIOR_F 0.1 /* the prior's weight is exp(-done / this) */
-#endif
-#define ETA_RESTART_DROP 1.0 /* a drop in percent that restarts */
-#define ETA_OVERDUE 1.1     /* a task past its prior is 1/1.1 done */
-#define ETA_MAX_S 1e9       /* caps a remaining time (~32 years) */
+/* Tuned on bench/eta (make bench-eta); see the DESIGN paragraph. */
+#define ETA_MIN_BUCKET_S 1.0   /* the open bucket spans at least this */
+#define ETA_BUCKET_FRAC 0.0625 /* and at least this share of running time */
+#define ETA_POWER 3.0          /* the weight of running time s at t: (s/t)^3 */
+#define ETA_RECENT_W 0.8       /* the recent rate's share of the rate */
+#define ETA_PRIOR_F 0.1        /* the prior's weight is exp(-done / 10%) */
+#define ETA_RESTART_DROP 1.0   /* a drop in percent that restarts */
+#define ETA_OVERDUE 1.1        /* a task past its prior is 1/1.1 done */
+#define ETA_MAX_S 1e9          /* caps a remaining time (~32 years) */
 
 void tl__eta_init(tl__eta_t *e)
 {
     memset(e, 0, sizeof(*e));
 }
 
-static void restart(tl__eta_t *e, double t, double p)
+/* Moves the open bucket into the decayed integrals. */
+static void fold(tl__eta_t *e)
 {
-    tl__eta_init(e);
-    e->t0 = t;
-    e->p0 = p;
-}
+    double d = pow((e->t_fold - e->t0) / (e->t_last - e->t0), ETA_POWER);
 
-static void close_bucket(tl__eta_t *e)
-{
-    e->bt[e->head] = (float)(e->open_st / e->open_n);
-    e->bp[e->head] = (float)(e->open_sp / e->open_n);
-    e->head = (uint16_t)((e->head + 1) % TL__ETA_BUCKETS);
-    if (e->len < TL__ETA_BUCKETS)
-        e->len++;
+    e->acc_w = e->acc_w * d + e->open_w;
+    e->acc_t = e->acc_t * d + e->open_t;
+    e->acc_p = e->acc_p * d + e->open_p;
+    e->open_w = e->open_t = e->open_p = 0;
+    e->t_fold = e->t_last;
 }
 
 void tl__eta_observe(tl__eta_t *e, double t, double p)
 {
-    double width;
+    double len, width;
 
     if (!isfinite(t) || !isfinite(p))
         return;
     p = p < 0 ? 0 : p > 100 ? 100 : p;
-    if (e->open_n && p < e->p_last - ETA_RESTART_DROP) {
-        restart(e, t > e->t_last ? t : e->t_last, p);
-    } else if (e->open_n) {
-        if (t < e->t_last)
-            t = e->t_last;
-        if (p < e->p_last)
-            p = e->p_last;
-    } else if (t < e->t0) {
-        t = e->t0;
+    if (t < e->t_last)
+        t = e->t_last;
+    if (e->seen && p < e->p_last - ETA_RESTART_DROP) {
+        tl__eta_init(e);
+        e->t0 = e->t_last = e->t_fold = t;
+        e->p0 = e->p_last = p;
+        e->seen = 1;
+        return;
     }
-    width = (t - e->t0) * ETA_BUCKET_FRAC;
-    if (width < ETA_MIN_BUCKET_S)
-        width = ETA_MIN_BUCKET_S;
-    if (e->open_n && t - e->open_start >= width) {
-        close_bucket(e);
-        e->open_n = 0;
-    }
-    if (e->open_n == 0) {
-        e->open_start = t;
-        e->open_st = e->open_sp = 0;
-    }
-    e->open_st += t;
-    e->open_sp += p;
-    e->open_n++;
+    if (p < e->p_last)
+        p = e->p_last;
+    /* The curve is taken as straight between samples (from the origin
+     * before the first), so each piece weighs its duration. */
+    len = t - e->t_last;
+    e->open_w += len;
+    e->open_t += len * (e->t_last + t) / 2;
+    e->open_p += len * (e->p_last + p) / 2;
     e->t_last = t;
     e->p_last = p;
+    e->seen = 1;
+    width = (t - e->t0) * ETA_BUCKET_FRAC;
+    if (t - e->t_fold >= (width > ETA_MIN_BUCKET_S ? width : ETA_MIN_BUCKET_S))
+        fold(e);
 }
 
-/* The recent rate in percent per second: a weighted least-squares slope
- * over the buckets, capped by the chord from their weighted centre to
- * (now, p_last). Returns -1 when the buckets do not span enough time. */
+/* The recent rate in percent per second: progress from the weighted centre
+ * of the curve to (now, p_last), over the time between them; >= 0.
+ * Returns -1 when no time has passed yet. */
 static double recent_rate(const tl__eta_t *e, double now)
 {
-    double ts[TL__ETA_BUCKETS + 1], ps[TL__ETA_BUCKETS + 1],
-        ws[TL__ETA_BUCKETS + 1];
-    double tau, sw = 0, st = 0, sp = 0, stt = 0, stp = 0, tm, pm, slope,
-                chord;
-    int n = 0;
+    double d = 1, w, tm, pm;
 
-    tau = (e->t_last - e->t0) * ETA_TAU_FRAC;
-    if (tau < ETA_MIN_BUCKET_S)
-        tau = ETA_MIN_BUCKET_S;
-    for (int i = 0; i < e->len; i++) {
-        int k = (e->head + TL__ETA_BUCKETS - 1 - i) % TL__ETA_BUCKETS;
-        ts[n] = e->bt[k];
-        ps[n] = e->bp[k];
-        n++;
-    }
-    ts[n] = e->open_st / e->open_n;
-    ps[n] = e->open_sp / e->open_n;
-    n++;
-    for (int i = 0; i < n; i++) {
-        ws[i] = exp((ts[i] - e->t_last) / tau);
-        sw += ws[i];
-        st += ws[i] * ts[i];
-        sp += ws[i] * ps[i];
-    }
-    tm = st / sw;
-    pm = sp / sw;
-    for (int i = 0; i < n; i++) {
-        double dt = ts[i] - tm;
-        stt += ws[i] * dt * dt;
-        stp += ws[i] * dt * (ps[i] - pm);
-    }
-    /* Under two buckets' worth of spread the slope is mostly noise. */
-    if (n < 3 || stt < sw * ETA_MIN_BUCKET_S * ETA_MIN_BUCKET_S)
+    if (e->t_last > e->t0)
+        d = pow((e->t_fold - e->t0) / (e->t_last - e->t0), ETA_POWER);
+    w = e->acc_w * d + e->open_w;
+    if (!(w > 0))
         return -1;
-    slope = stp / stt;
-    if (slope < 0)
-        slope = 0;
-    chord = (e->p_last - pm) / (now - tm);
-    return slope < chord ? slope : chord;
+    tm = (e->acc_t * d + e->open_t) / w;
+    pm = (e->acc_p * d + e->open_p) / w;
+    if (!(now > tm))
+        return -1;
+    /* pm <= p_last but for rounding: a flat curve is a rate of 0. */
+    return pm < e->p_last ? (e->p_last - pm) / (now - tm) : 0;
 }
 
 /* The total running time from progress alone; -1 when there is none. */
@@ -139,7 +96,7 @@ static double data_total(const tl__eta_t *e, double now)
 {
     double overall, recent, rate, left;
 
-    if (e->open_n == 0 || e->p_last <= e->p0 || now <= e->t0)
+    if (!e->seen || e->p_last <= e->p0 || now <= e->t0)
         return -1;
     if (e->p_last >= 100)
         return now;

@@ -88,6 +88,8 @@ void tl__job_free(tl__job_t *j)
     tl__proc_free(j->proc);
     tl__tasklog_close(j->log);
     tl__report_free_job(j);
+    tl__func_spec_free(j->fspec);
+    tl__progress_re_free(j->progress_re);
     tl_task_free(j->task);
     free(j);
 }
@@ -111,11 +113,33 @@ int tl__job_log_line(tl__job_t *j, char stream, const char *line, size_t len)
     return rc;
 }
 
+/* Progress read from a command's output, with no help from the command. */
+static void read_progress(tl__job_t *j, const char *line, size_t len)
+{
+    tl_task_t *t = j->task;
+    tl__progress_reading_t r;
+    bool found = j->progress_re
+                     ? tl__progress_re_match(j->progress_re, line, len, &r)
+                     : t->progress_parse && tl__progress_parse(line, len, &r);
+    if (!found || t->state != TL_STATE_RUNNING)
+        return;
+    if (isfinite(r.percent))
+        t->progress = r.percent;
+    t->current = r.current;
+    t->total = r.total;
+    if (r.unit[0] && (!t->unit || strcmp(t->unit, r.unit) != 0))
+        tl__str_set(&t->unit, r.unit);
+    tl__job_observe_progress(j);
+    tl__job_progress_changed(j);
+}
+
 static void on_output(void *ud, char stream, const char *line, size_t len,
                       int kind)
 {
+    tl__job_t *j = ud;
+    read_progress(j, line, len);
     if (kind == TL__PROC_LINE)
-        tl__job_log_line(ud, stream, line, len);
+        tl__job_log_line(j, stream, line, len);
 }
 
 static void log_note(tl__job_t *j, const char *fmt, ...)
@@ -253,8 +277,23 @@ void tl__job_start(tl__job_t *j)
         tl__tasklog_open(m->logs_dir, t->id, m->opts.log_cap_bytes, &j->log);
     tl__job_set_state(j, TL_STATE_RUNNING, NULL);
     char err[512];
+    if (t->source == TL_SOURCE_FUNCTION) {
+        if (tl__func_dispatch(j) != 0)
+            fail_to_start(j, j->fspec ? "out of memory"
+                                      : "interrupted: the program that "
+                                        "submitted it stopped");
+        else
+            arm_timeout(j);
+        return;
+    }
     if (!t->argv || !t->argv[0]) {
         fail_to_start(j, "task has no command");
+        return;
+    }
+    if (t->progress_regex && !j->progress_re &&
+        tl__progress_re_compile(t->progress_regex, &j->progress_re, err,
+                                sizeof(err)) != 0) {
+        fail_to_start(j, err);
         return;
     }
     if (spawn(j, err, sizeof(err)) != 0) {
@@ -306,6 +345,8 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
         return;
     j->timed_out = true;
     log_note(j, "timed out after %gs; stopping", j->task->timeout_s);
+    if (j->fctx)
+        tl__func_cancel(j->fctx, true);
     terminate(j);
 }
 
@@ -331,6 +372,8 @@ int tl__job_cancel(tl__job_t *j)
         evtimer_del(j->timeout_ev);
     log_note(j, "cancelled; stopping");
     tl__job_set_state(j, TL_STATE_CANCELLED, NULL);
+    if (j->fctx)
+        tl__func_cancel(j->fctx, false);
     terminate(j);
     tl__job_release_if_done(j);
     return 0;
@@ -341,12 +384,15 @@ int tl__job_pause(tl__job_t *j)
     tl_task_t *t = j->task;
     if (t->source == TL_SOURCE_TRACKED)
         return tl__job_request(j, "pause");
-    if (t->state != TL_STATE_RUNNING || !j->proc)
+    if (t->state != TL_STATE_RUNNING || (!j->proc && !j->fctx))
         return TL_ECONFLICT;
     int rc = tl__mgr_begin(j->m);
     if (rc)
         return rc;
-    tl__proc_signal(j->proc, SIGSTOP);
+    if (j->proc)
+        tl__proc_signal(j->proc, SIGSTOP);
+    else
+        tl__func_pause(j->fctx);
     t->paused_at = tl__now_ms();
     if (j->timeout_ev)
         evtimer_del(j->timeout_ev);
@@ -359,12 +405,15 @@ int tl__job_resume(tl__job_t *j)
     tl_task_t *t = j->task;
     if (t->source == TL_SOURCE_TRACKED)
         return tl__job_request(j, "resume");
-    if (t->state != TL_STATE_PAUSED || !j->proc)
+    if (t->state != TL_STATE_PAUSED || (!j->proc && !j->fctx))
         return TL_ECONFLICT;
     int rc = tl__mgr_begin(j->m);
     if (rc)
         return rc;
-    tl__proc_signal(j->proc, SIGCONT);
+    if (j->proc)
+        tl__proc_signal(j->proc, SIGCONT);
+    else
+        tl__func_resume(j->fctx);
     t->paused_ms += tl__now_ms() - t->paused_at;
     t->paused_at = 0;
     log_note(j, "resumed");
@@ -412,6 +461,29 @@ static void maybe_retry(tl__job_t *j)
         tl__sched_enqueue(j);
 }
 
+/* The end of an attempt, whatever ran it: the final state unless a
+ * cancel already set it, a retry if allowed, the slot given back. */
+static void attempt_over(tl__job_t *j, const char *err)
+{
+    if (tl__mgr_begin(j->m) == 0 && !j->cancelling) {
+        bool ok = !err;
+        log_note(j, ok ? "completed" : "failed: %s", err);
+        if (!ok)
+            tl__str_set(&j->task->error, err);
+        bool retry = !ok && j->task->attempt <= j->task->max_retries;
+        tl__job_set_state(j, ok ? TL_STATE_COMPLETED : TL_STATE_FAILED,
+                          retry ? "" : NULL);
+        if (retry)
+            maybe_retry(j);
+    } else if (j->cancelling) {
+        tl__mgr_touch(j);
+    }
+    j->cancelling = false;
+    j->timed_out = false;
+    tl__sched_release(j);
+    tl__job_release_if_done(j);
+}
+
 void tl__job_reaped(tl__job_t *j, int wstatus)
 {
     tl_manager_t *m = j->m;
@@ -425,31 +497,27 @@ void tl__job_reaped(tl__job_t *j, int wstatus)
         evtimer_del(j->kill_ev);
     if (j->timeout_ev)
         evtimer_del(j->timeout_ev);
-    if (tl__mgr_begin(m) == 0 && !j->cancelling) {
-        char err[256];
-        describe_exit(j, wstatus, err, sizeof(err));
-        bool ok = !err[0];
-        log_note(j, ok ? "completed" : "failed: %s", err);
-        if (!ok)
-            tl__str_set(&j->task->error, err);
-        bool retry = !ok && j->task->attempt <= j->task->max_retries;
-        tl__job_set_state(j, ok ? TL_STATE_COMPLETED : TL_STATE_FAILED,
-                  retry ? "" : NULL);
-        if (retry)
-            maybe_retry(j);
-    } else if (j->cancelling) {
-        describe_exit(j, wstatus, (char[8]){0}, 8);
-        tl__mgr_touch(j);
+    char err[256];
+    describe_exit(j, wstatus, err, sizeof(err));
+    attempt_over(j, err[0] ? err : NULL);
+}
+
+void tl__job_function_returned(tl__job_t *j, int rc, const char *err)
+{
+    if (j->timeout_ev)
+        evtimer_del(j->timeout_ev);
+    char why[128];
+    if (j->timed_out) {
+        snprintf(why, sizeof(why), "timed out after %gs",
+                 j->task->timeout_s);
+        err = why;
     }
-    j->cancelling = false;
-    j->timed_out = false;
-    tl__sched_release(j);
-    tl__job_release_if_done(j);
+    attempt_over(j, rc || j->timed_out ? err : NULL);
 }
 
 void tl__job_release_if_done(tl__job_t *j)
 {
-    if (!tl_state_is_final(j->task->state) || j->proc)
+    if (!tl_state_is_final(j->task->state) || j->proc || j->fctx)
         return;
     /* Written at commit from the dirty list; freed there too. */
     if (j->dirty)

@@ -297,10 +297,18 @@ static int recover_one(tl_task_t *t, void *ud)
     bool active = t->state == TL_STATE_RUNNING || t->state == TL_STATE_PAUSED;
     /* A tracked task's reporter is another process: it may well still be
      * at work, so it keeps its task and a fresh heartbeat deadline. */
-    if (active && t->source == TL_SOURCE_TRACKED)
+    if (active && t->source == TL_SOURCE_TRACKED) {
         tl__job_heartbeat(j);
-    else if (active)
+    } else if (t->source == TL_SOURCE_FUNCTION) {
+        /* Its function lived in the process that stopped: it cannot run. */
+        t->max_retries = 0;
+        t->state = TL_STATE_RUNNING;
         interrupt(j, tl__now_ms());
+        tl__str_set(&t->error,
+                    "interrupted: the program that submitted it stopped");
+    } else if (active) {
+        interrupt(j, tl__now_ms());
+    }
     if (t->state == TL_STATE_QUEUED)
         return tl__sched_enqueue(j);
     return 0;
@@ -309,8 +317,10 @@ static int recover_one(tl_task_t *t, void *ud)
 static void load_group(const char *name, int parallel, void *ud)
 {
     tl__group_t *g = tl__group_get(ud, name, true);
-    if (g)
+    if (g) {
         g->parallel = parallel;
+        g->configured = true;
+    }
 }
 
 static int recover(tl_manager_t *m)
@@ -459,6 +469,12 @@ void tl_manager_close(tl_manager_t *m)
     if (!m)
         return;
     m->closing = true;
+    for (size_t i = 0; i < m->jobs.cap; i++) /* functions: stop soon */
+        if (m->jobs.keys[i] != INT64_MIN &&
+            ((tl__job_t *)m->jobs.vals[i])->fctx)
+            tl__func_cancel(((tl__job_t *)m->jobs.vals[i])->fctx, false);
+    tl__pool_free(m->pool); /* waits for them to return */
+    m->pool = NULL;
     if (m->base)
         tl__report_close(m);
     if (m->store) {

@@ -20,6 +20,8 @@
 
 #include "eta.h"
 #include "exec.h"
+#include "func.h"
+#include "progress.h"
 #include "map.h"
 #include "queue.h"
 #include "store.h"
@@ -35,6 +37,7 @@ typedef struct tl__kind_history tl__kind_history_t;
 typedef struct tl__group {
     char *name;
     int parallel; /* 0: unlimited */
+    bool configured; /* the limit was set by someone, not defaulted */
     int running;  /* jobs holding a slot */
     tl__queue_t queue;
     struct tl__group *next;
@@ -60,6 +63,9 @@ typedef struct tl__job {
     int64_t last_progress_event;
     bool progress_unsaved; /* a progress tick awaits the periodic save */
     tl__eta_t eta;
+    tl__func_spec_t *fspec; /* function tasks: what to run */
+    tl_ctx_t *fctx;         /* function tasks: while the function runs */
+    tl__progress_re_t *progress_re; /* commands: the user's pattern */
 } tl__job_t;
 
 /* A report on a running task (PATCH): each has_ field says whether the
@@ -118,8 +124,11 @@ struct tl_manager {
     uint64_t next_sub;
     uint64_t event_seq;
     bool closing;
+    bool draining; /* shutting down: nothing new starts */
     tl__idvec_t unsaved;       /* jobs with progress ticks not yet stored */
     tl__kind_history_t *history;
+    tl__pool_t *pool; /* worker threads for function tasks, made on need */
+    int workers;
     struct event *save_ev;     /* stores them, a few times a second */
     char errmsg[512];
 };
@@ -201,6 +210,8 @@ int tl__job_cancel(tl__job_t *j);
 int tl__job_pause(tl__job_t *j);
 int tl__job_resume(tl__job_t *j);
 void tl__job_reaped(tl__job_t *j, int wstatus);
+/* The job's function returned rc (err: its error text, or NULL). */
+void tl__job_function_returned(tl__job_t *j, int rc, const char *err);
 /* Stores a log line of the job's task and emits task.log. */
 int tl__job_log_line(tl__job_t *j, char stream, const char *line,
                      size_t len);

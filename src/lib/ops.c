@@ -448,6 +448,7 @@ int tl_group_set_parallel(tl_manager_t *m, const char *group, int parallel)
         return tl__mgr_error(m, rc, "store: %s",
                              m->store->ops->errmsg(m->store));
     g->parallel = parallel;
+    g->configured = true;
     tl__sched_kick(m);
     return 0;
 }
@@ -528,4 +529,145 @@ int tl__mgr_logs_json(tl_manager_t *m, int64_t id, long tail, json_t **out)
     free(buf);
     *out = json_pack("{s:o}", "lines", lines);
     return *out ? 0 : TL_ENOMEM;
+}
+
+/* ---- function tasks ------------------------------------------------------ */
+
+#define DEFAULT_WORKERS 4
+#define MAX_WORKERS 256
+
+static int ensure_pool(tl_manager_t *m)
+{
+    if (m->pool)
+        return 0;
+    if (!m->workers)
+        m->workers = DEFAULT_WORKERS;
+    int rc = tl__pool_new(m, m->workers, &m->pool);
+    if (rc)
+        return tl__mgr_error(m, rc, "cannot start worker threads");
+    tl__group_t *g = tl__group_get(m, "functions", true);
+    if (g && g->parallel == 1 && !g->configured)
+        g->parallel = m->workers;
+    return 0;
+}
+
+int tl_manager_set_workers(tl_manager_t *m, int workers)
+{
+    if (workers < 1 || workers > MAX_WORKERS)
+        return tl__mgr_error(m, TL_EINVAL, "workers must be 1 to %d",
+                             MAX_WORKERS);
+    m->workers = workers;
+    tl__group_t *g = tl__group_get(m, "functions", true);
+    if (!g)
+        return TL_ENOMEM;
+    if (!g->configured)
+        g->parallel = workers;
+    tl__sched_kick(m);
+    return m->pool ? tl__pool_resize(m->pool, workers) : 0;
+}
+
+int tl_submit_function(tl_manager_t *m, const tl_function_t *f, int64_t *id)
+{
+    if (!f || !f->fn || !(f->timeout_s >= 0))
+        return tl__mgr_error(m, TL_EINVAL, "invalid function task");
+    int rc = ensure_pool(m);
+    tl__func_spec_t *spec = rc ? NULL : malloc(sizeof(*spec));
+    tl_task_t *t = spec ? tl__task_new() : NULL;
+    if (!t) {
+        free(spec);
+        return rc ? rc : TL_ENOMEM;
+    }
+    *spec = (tl__func_spec_t){f->fn, f->arg, f->free_arg};
+    t->source = TL_SOURCE_FUNCTION;
+    t->priority = f->priority;
+    t->timeout_s = f->timeout_s;
+    rc = tl__str_set(&t->title, f->title ? f->title : "function") |
+         tl__str_set(&t->kind, f->kind ? f->kind : "function") |
+         tl__str_set(&t->description, f->description) |
+         tl__str_set(&t->group, f->group ? f->group : "functions") |
+         tl__str_set(&t->key, f->key);
+    if (rc) {
+        tl_task_free(t);
+        free(spec);
+        return TL_ENOMEM;
+    }
+    bool existed;
+    int64_t got = 0;
+    rc = tl__mgr_create(m, t, &got, &existed);
+    tl__job_t *j = rc || existed ? NULL : job_of(m, got);
+    if (j)
+        j->fspec = spec;
+    else
+        tl__func_spec_free(spec); /* not to run: an old key, or an error */
+    if (!rc && id)
+        *id = got;
+    return rc;
+}
+
+static bool any_active(tl_manager_t *m)
+{
+    for (size_t i = 0; i < m->jobs.cap; i++) {
+        if (m->jobs.keys[i] == INT64_MIN)
+            continue;
+        tl__job_t *j = m->jobs.vals[i];
+        if (!tl_state_is_final(j->task->state) || j->proc || j->fctx)
+            return true;
+    }
+    return false;
+}
+
+static int run_until_idle(tl_manager_t *m, double timeout_s)
+{
+    int64_t deadline =
+        timeout_s > 0 ? tl__mono_ms() + (int64_t)(timeout_s * 1000) : 0;
+    while (any_active(m)) {
+        if (deadline && tl__mono_ms() >= deadline)
+            return tl__mgr_error(m, TL_ETIMEDOUT, "timed out");
+        struct timeval tv = {0, 50000};
+        event_base_loopexit(m->base, &tv);
+        tl__mgr_turn(m, 0);
+    }
+    return 0;
+}
+
+int tl_wait_all(tl_manager_t *m, double timeout_s)
+{
+    return run_until_idle(m, timeout_s);
+}
+
+static void cancel_everything(tl_manager_t *m)
+{
+    for (size_t i = 0; i < m->jobs.cap; i++) {
+        if (m->jobs.keys[i] == INT64_MIN)
+            continue;
+        tl__job_t *j = m->jobs.vals[i];
+        tl_state_t s = j->task->state;
+        if (s == TL_STATE_RUNNING || s == TL_STATE_PAUSED)
+            tl__job_cancel(j);
+    }
+}
+
+void tl_manager_shutdown(tl_manager_t *m, int cancel_running,
+                         double timeout_s)
+{
+    if (!m)
+        return;
+    m->draining = true; /* queued tasks stay queued */
+    if (cancel_running)
+        cancel_everything(m);
+    int64_t deadline =
+        timeout_s > 0 ? tl__mono_ms() + (int64_t)(timeout_s * 1000) : 0;
+    for (;;) {
+        bool busy = false;
+        for (size_t i = 0; i < m->jobs.cap && !busy; i++) {
+            tl__job_t *j = m->jobs.keys[i] == INT64_MIN ? NULL : m->jobs.vals[i];
+            busy = j && (j->proc || j->fctx);
+        }
+        if (!busy || (deadline && tl__mono_ms() >= deadline))
+            break;
+        struct timeval tv = {0, 50000};
+        event_base_loopexit(m->base, &tv);
+        tl__mgr_turn(m, 0);
+    }
+    tl_manager_close(m);
 }

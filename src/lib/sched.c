@@ -142,7 +142,7 @@ static tl__group_t *next_group(tl_manager_t *m)
 void tl__sched_run(tl_manager_t *m)
 {
     tl__group_t *g;
-    while (!m->closing && (g = next_group(m))) {
+    while (!m->closing && !m->draining && (g = next_group(m))) {
         tl__job_t *j = container_of(tl__queue_pop(&g->queue), tl__job_t, qi);
         j->holds_slot = true;
         g->running++;

@@ -91,7 +91,9 @@ static const char *const migrations[] = {
     "ALTER TABLE tasks ADD COLUMN heartbeat_timeout_s REAL NOT NULL"
     " DEFAULT 0;"
     "ALTER TABLE tasks ADD COLUMN pause_requested INTEGER NOT NULL"
-    " DEFAULT 0;",
+    " DEFAULT 0;"
+    "ALTER TABLE tasks ADD COLUMN progress_parse INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE tasks ADD COLUMN progress_regex TEXT;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
@@ -139,6 +141,8 @@ enum col {
     C_PID_START,
     C_HEARTBEAT_TIMEOUT_S,
     C_PAUSE_REQUESTED,
+    C_PROGRESS_PARSE,
+    C_PROGRESS_REGEX,
 };
 
 #define TASK_COLS                                                              \
@@ -147,7 +151,7 @@ enum col {
     "substeps, result, exit_code, attempt, max_retries, timeout_s, argv, "     \
     "cwd, env, cancel_requested, created_at, started_at, finished_at, "        \
     "updated_at, run_after, paused_ms, paused_at, pid, pid_start, "          \
-    "heartbeat_timeout_s, pause_requested"
+    "heartbeat_timeout_s, pause_requested, progress_parse, progress_regex"
 
 #define ACTIVE_STATES "('queued', 'running', 'paused')"
 #define FINAL_STATES "('completed', 'failed', 'cancelled')"
@@ -188,10 +192,11 @@ static const char *const stmt_sql[ST__COUNT] = {
         " metadata, substeps, result, exit_code, attempt, max_retries,"
         " timeout_s, argv, cwd, env, cancel_requested, created_at,"
         " started_at, finished_at, updated_at, run_after, paused_ms,"
-        " paused_at, pid, pid_start, heartbeat_timeout_s, pause_requested)"
+        " paused_at, pid, pid_start, heartbeat_timeout_s, pause_requested,"
+        " progress_parse, progress_regex)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
         " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
-        " ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)",
+        " ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39)",
     [ST_UPDATE] =
         "UPDATE tasks SET key = ?1, kind = ?2, title = ?3, description = ?4,"
         " grp = ?5, owner = ?6, state = ?7, source = ?8, priority = ?9,"
@@ -202,7 +207,8 @@ static const char *const stmt_sql[ST__COUNT] = {
         " cancel_requested = ?26, created_at = ?27, started_at = ?28,"
         " finished_at = ?29, updated_at = ?30, run_after = ?31,"
         " paused_ms = ?32, paused_at = ?33, pid = ?34, pid_start = ?35,"
-        " heartbeat_timeout_s = ?36, pause_requested = ?37 WHERE id = ?38",
+        " heartbeat_timeout_s = ?36, pause_requested = ?37,"
+        " progress_parse = ?38, progress_regex = ?39 WHERE id = ?40",
     [ST_DELETE] = "DELETE FROM tasks WHERE id = ?1",
     [ST_LOAD] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1",
     [ST_FIND_KEY] = "SELECT " TASK_COLS " FROM tasks WHERE key = ?1",
@@ -553,7 +559,7 @@ static const char *source_name(tl_source_t src)
     return source_names[src];
 }
 
-/* Binds parameters 1..C_PAUSE_REQUESTED. Errors are left in the connection. */
+/* Binds parameters 1..C_PROGRESS_REGEX. Errors are left in the connection. */
 static int bind_task(sqlite3_stmt *st, const tl_task_t *t,
                      const struct task_json *j)
 {
@@ -599,6 +605,11 @@ static int bind_task(sqlite3_stmt *st, const tl_task_t *t,
     rc |= sqlite3_bind_double(st, C_HEARTBEAT_TIMEOUT_S,
                               t->heartbeat_timeout_s);
     rc |= sqlite3_bind_int(st, C_PAUSE_REQUESTED, t->pause_requested);
+    rc |= sqlite3_bind_int(st, C_PROGRESS_PARSE, t->progress_parse);
+    rc |= t->progress_regex
+              ? sqlite3_bind_text(st, C_PROGRESS_REGEX, t->progress_regex, -1,
+                                  SQLITE_STATIC)
+              : sqlite3_bind_null(st, C_PROGRESS_REGEX);
     return rc;
 }
 
@@ -700,6 +711,7 @@ static int read_strings(sqlite3_stmt *st, tl_task_t *t)
     rc = rc ? rc : col_str(st, C_MESSAGE, &t->message);
     rc = rc ? rc : col_str(st, C_ERROR, &t->error);
     rc = rc ? rc : col_str(st, C_CWD, &t->cwd);
+    rc = rc ? rc : col_str(st, C_PROGRESS_REGEX, &t->progress_regex);
     return rc;
 }
 
@@ -740,6 +752,7 @@ static void read_numbers(sqlite3_stmt *st, tl_task_t *t)
     t->pid_start = sqlite3_column_int64(st, C_PID_START);
     t->heartbeat_timeout_s = sqlite3_column_double(st, C_HEARTBEAT_TIMEOUT_S);
     t->pause_requested = sqlite3_column_int(st, C_PAUSE_REQUESTED) != 0;
+    t->progress_parse = sqlite3_column_int(st, C_PROGRESS_PARSE) != 0;
 }
 
 /* The task in the current row of st. */
@@ -914,7 +927,7 @@ static int sqlite_update_task(tl__store_t *base, const tl_task_t *t)
     sqlite3_stmt *st = s->st[ST_UPDATE];
     int rc;
 
-    if (sqlite3_bind_int64(st, C_PAUSE_REQUESTED + 1, t->id) != SQLITE_OK)
+    if (sqlite3_bind_int64(st, C_PROGRESS_REGEX + 1, t->id) != SQLITE_OK)
         return fail(s, sqlite3_errcode(s->db), "update task");
     rc = write_task(s, st, t, "update task");
     if (rc)

@@ -84,6 +84,7 @@ tl_task_t *tl__task_new(void)
     t->current = NAN;
     t->total = NAN;
     t->exit_code = TL__NO_EXIT_CODE;
+    t->progress_parse = true;
     return t;
 }
 
@@ -105,6 +106,7 @@ void tl_task_free(tl_task_t *t)
     json_decref(t->result);
     tl__strv_free(t->argv);
     free(t->cwd);
+    free(t->progress_regex);
     tl__strv_free(t->env);
     free(t);
 }
@@ -126,7 +128,7 @@ tl_task_t *tl__task_dup(const tl_task_t *t)
     *c = *t;
     c->key = c->kind = c->title = c->description = c->group = c->owner =
         NULL;
-    c->unit = c->message = c->error = c->cwd = NULL;
+    c->unit = c->message = c->error = c->cwd = c->progress_regex = NULL;
     c->argv = c->env = NULL;
     c->metadata = json_deep_copy(t->metadata);
     c->substeps = json_deep_copy(t->substeps);
@@ -142,6 +144,7 @@ tl_task_t *tl__task_dup(const tl_task_t *t)
     rc |= dup_str(&c->message, t->message);
     rc |= dup_str(&c->error, t->error);
     rc |= dup_str(&c->cwd, t->cwd);
+    rc |= dup_str(&c->progress_regex, t->progress_regex);
     if (t->argv && !(c->argv = tl__strv_dup((const char *const *)t->argv)))
         rc = TL_ENOMEM;
     if (t->env && !(c->env = tl__strv_dup((const char *const *)t->env)))
@@ -190,9 +193,10 @@ static json_t *command_json(const tl_task_t *t)
 {
     if (!t->argv)
         return json_null();
-    return json_pack("{s:o, s:o}", "argv",
+    return json_pack("{s:o, s:o, s:b, s:o}", "argv",
                      tl__strv_to_json((const char *const *)t->argv), "cwd",
-                     str_or_null(t->cwd));
+                     str_or_null(t->cwd), "progress_parse", t->progress_parse,
+                     "progress_regex", str_or_null(t->progress_regex));
 }
 
 /* A finished task's ETA is known; a running one's comes from its job's

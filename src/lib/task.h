@@ -56,6 +56,8 @@ struct tl_task {
     int64_t pid_start; /* its start time (clock ticks after boot) */
     double heartbeat_timeout_s; /* tracked: lost after this silence; 0 never */
     bool pause_requested;       /* tracked: a pause was asked for */
+    bool progress_parse;        /* commands: read progress from output */
+    char *progress_regex;       /* commands: the user's pattern, or NULL */
 };
 
 /* A new task with defaults (group "default", NAN progress, empty metadata

@@ -68,17 +68,17 @@ typedef struct args_sse_event {
 } args_sse_event_t;
 
 typedef struct args_sse {
-    size_t cap;      /* max bytes of one line, and of one event's data */
-    char *line;      /* the line being read */
+    size_t cap; /* max bytes of one line, and of one event's data */
+    char *line; /* the line being read */
     size_t line_len, line_cap;
-    char *data;      /* data of the event being read */
+    char *data; /* data of the event being read */
     size_t data_len, data_cap;
     char event[ARGS_SSE_NAME_MAX + 1];
     char id[ARGS_SSE_NAME_MAX + 1];
-    int after_cr;    /* last byte was CR: a following LF ends nothing */
-    int first_line;  /* the next line is the stream's first (BOM check) */
-    int dispatched;  /* an event was returned: clear it on the next call */
-    int failed;      /* a cap was exceeded or malloc failed; sticky */
+    int after_cr;   /* last byte was CR: a following LF ends nothing */
+    int first_line; /* the next line is the stream's first (BOM check) */
+    int dispatched; /* an event was returned: clear it on the next call */
+    int failed;     /* a cap was exceeded or malloc failed; sticky */
 } args_sse_t;
 
 /* Starts a parser; cap 0 means 16 MiB. */

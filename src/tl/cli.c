@@ -165,8 +165,8 @@ int cli_opt_duration(const char *usage, const char *opt, const char *s,
     return 0;
 }
 
-int cli_opt_int(const char *usage, const char *opt, const char *s,
-                int64_t min, int64_t max, int64_t *out)
+int cli_opt_int(const char *usage, const char *opt, const char *s, int64_t min,
+                int64_t max, int64_t *out)
 {
     if (args_parse_int(s, min, max, out))
         return cli_usage_error(usage,
@@ -263,10 +263,9 @@ int cli_resolve(cli_t *cli)
     cli->socket_path = sock ? absolute(sock)
                             : cli_xasprintf("%s/tasklight.sock", cli->data_dir);
     if (strlen(cli->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-        return cli_error(CLI_USAGE,
-                         "the socket path is too long (over %zu bytes): %s",
-                         sizeof(((struct sockaddr_un *)0)->sun_path) - 1,
-                         cli->socket_path);
+        return cli_error(
+            CLI_USAGE, "the socket path is too long (over %zu bytes): %s",
+            sizeof(((struct sockaddr_un *)0)->sun_path) - 1, cli->socket_path);
     cli->tty = isatty(STDOUT_FILENO);
     cli->color = cli->tty && !getenv("NO_COLOR") && !cli->no_color;
     return CLI_OK;

@@ -27,11 +27,11 @@ typedef struct cli {
     int no_color;             /* --no-color */
     char *data_dir;           /* resolved by cli_resolve() */
     char *socket_path;
-    int socket_explicit;      /* given by --socket or TASKLIGHT_SOCKET */
-    int tty;                  /* stdout is a terminal */
-    int color;                /* stdout is a tty, no NO_COLOR, no --no-color */
-    void *curl;               /* the CURL handle, made on first use */
-    int rc;                   /* exit code when cli_getopt() says so */
+    int socket_explicit; /* given by --socket or TASKLIGHT_SOCKET */
+    int tty;             /* stdout is a terminal */
+    int color;           /* stdout is a tty, no NO_COLOR, no --no-color */
+    void *curl;          /* the CURL handle, made on first use */
+    int rc;              /* exit code when cli_getopt() says so */
 } cli_t;
 
 /* ---- messages --------------------------------------------------------- */
@@ -48,8 +48,7 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define cli_xstrdup(s) cli__xcheck(strdup(s), __FILE__, __LINE__)
 #define cli_xcheck(p) cli__xcheck((p), __FILE__, __LINE__)
 void *cli__xcheck(void *p, const char *file, int line);
-char *cli_xasprintf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+char *cli_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -62,14 +61,14 @@ enum {
 };
 
 /* Every command takes these; end each longopts array with them. */
+/* clang-format off */
 #define CLI_GLOBAL_OPTIONS                                                     \
     {"data-dir", required_argument, NULL, CLI_OPT_DATA_DIR},                   \
-        {"socket", required_argument, NULL, CLI_OPT_SOCKET},                   \
-        {"no-color", no_argument, NULL, CLI_OPT_NO_COLOR},                     \
-        {"help", no_argument, NULL, 'h'},                                      \
-    {                                                                          \
-        NULL, 0, NULL, 0                                                       \
-    }
+    {"socket", required_argument, NULL, CLI_OPT_SOCKET},                       \
+    {"no-color", no_argument, NULL, CLI_OPT_NO_COLOR},                         \
+    {"help", no_argument, NULL, 'h'},                                          \
+    {NULL, 0, NULL, 0}
+/* clang-format on */
 
 /* getopt_long() over a command's argv (argv[0] is its name; the caller
  * set optind = 0) that handles the global options and -h/--help itself.
@@ -87,8 +86,8 @@ int cli_usage_error(const char *usage, const char *fmt, ...)
 /* Parses an option value or exits through cli_usage_error(). */
 int cli_opt_duration(const char *usage, const char *opt, const char *s,
                      double *out);
-int cli_opt_int(const char *usage, const char *opt, const char *s,
-                int64_t min, int64_t max, int64_t *out);
+int cli_opt_int(const char *usage, const char *opt, const char *s, int64_t min,
+                int64_t max, int64_t *out);
 /* Parses task ids argv[0..argc) into a malloc'd array. */
 int cli_parse_ids(const char *usage, int argc, char **argv, int64_t **ids);
 

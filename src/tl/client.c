@@ -30,9 +30,9 @@ typedef struct transfer {
     args_sse_t sse;
     cli_event_cb cb;
     void *ud;
-    int stopped;        /* cb asked to stop */
-    int bad_stream;     /* the event stream broke a cap */
-    int too_big;        /* the body broke RESPONSE_CAP */
+    int stopped;    /* cb asked to stop */
+    int bad_stream; /* the event stream broke a cap */
+    int too_big;    /* the body broke RESPONSE_CAP */
 } transfer_t;
 
 static CURL *handle(cli_t *cli)
@@ -125,6 +125,7 @@ static int transport_error(cli_t *cli, transfer_t *t, CURLcode cc,
                            const char *curl_msg)
 {
     cli_http_t *res = t->res;
+    long os_errno = 0;
 
     if (cc == CURLE_OPERATION_TIMEDOUT) {
         res->timed_out = 1;
@@ -135,10 +136,20 @@ static int transport_error(cli_t *cli, transfer_t *t, CURLcode cc,
     } else if (t->bad_stream) {
         snprintf(res->errmsg, sizeof(res->errmsg),
                  "the daemon sent a broken event stream");
-    } else {
-        res->connect_failed = cc == CURLE_COULDNT_CONNECT;
+    } else if (cc == CURLE_COULDNT_CONNECT) {
+        res->connect_failed = 1;
+        curl_easy_getinfo(t->curl, CURLINFO_OS_ERRNO, &os_errno);
         snprintf(res->errmsg, sizeof(res->errmsg),
-                 "cannot reach the daemon at %s: %s", cli->socket_path,
+                 "no daemon answers at %s (%s); start one with 'tl serve'",
+                 cli->socket_path,
+                 os_errno ? strerror((int)os_errno) : "cannot connect");
+    } else if (cc == CURLE_PARTIAL_FILE || cc == CURLE_RECV_ERROR ||
+               cc == CURLE_GOT_NOTHING || cc == CURLE_SEND_ERROR) {
+        snprintf(res->errmsg, sizeof(res->errmsg),
+                 "lost the connection to the daemon at %s", cli->socket_path);
+    } else {
+        snprintf(res->errmsg, sizeof(res->errmsg),
+                 "cannot talk to the daemon at %s: %s", cli->socket_path,
                  curl_msg[0] ? curl_msg : curl_easy_strerror(cc));
     }
     return CLI_UNREACHABLE;
@@ -155,12 +166,16 @@ static int perform(cli_t *cli, const char *method, const char *path,
     CURLcode cc;
     int rc;
 
-    if (cli_resolve(cli))
+    if (cli_resolve(cli)) {
+        snprintf(t->res->errmsg, sizeof(t->res->errmsg),
+                 "cannot find the daemon's socket");
         return CLI_USAGE;
+    }
     url = cli_xasprintf("http://localhost%s", path);
     curl_easy_reset(c);
     t->curl = c;
-    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    hdrs = curl_slist_append(hdrs, t->streaming ? "Accept: text/event-stream"
+                                                : "Accept: application/json");
     hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue wait */
     if (body_text)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
@@ -246,8 +261,8 @@ int cli_call(cli_t *cli, const char *method, const char *path, json_t *body,
     return rc;
 }
 
-int cli_stream(cli_t *cli, const char *path, double timeout_s,
-               cli_event_cb cb, void *ud, cli_http_t *res)
+int cli_stream(cli_t *cli, const char *path, double timeout_s, cli_event_cb cb,
+               void *ud, cli_http_t *res)
 {
     transfer_t t = {.res = res, .streaming = 1, .cb = cb, .ud = ud};
     long timeout_ms = 0; /* none */

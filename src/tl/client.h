@@ -12,13 +12,13 @@
 #include "cli.h"
 
 typedef struct cli_http {
-    long status;         /* the HTTP status; 0 when none came */
-    char *body;          /* the response body, NUL-terminated, or NULL */
+    long status; /* the HTTP status; 0 when none came */
+    char *body;  /* the response body, NUL-terminated, or NULL */
     size_t len;
-    json_t *json;        /* the body parsed, or NULL */
-    int connect_failed;  /* nothing was sent: no daemon listens */
-    int timed_out;       /* the timeout passed */
-    char errmsg[1024];   /* why the call failed, for "tl: error: ..." */
+    json_t *json;       /* the body parsed, or NULL */
+    int connect_failed; /* nothing was sent: no daemon listens */
+    int timed_out;      /* the timeout passed */
+    char errmsg[1024];  /* why the call failed, for "tl: error: ..." */
 } cli_http_t;
 
 /* Sends METHOD path ("/api/...") with body (JSON, may be NULL) and reads
@@ -40,8 +40,8 @@ typedef int (*cli_event_cb)(const args_sse_event_t *ev, void *ud);
 /* Reads the event stream at path until the daemon closes it, cb stops it,
  * or timeout_s passes (<= 0: no timeout; res->timed_out). Returns CLI_OK
  * when the stream ended or cb stopped it, else as cli_http(). */
-int cli_stream(cli_t *cli, const char *path, double timeout_s,
-               cli_event_cb cb, void *ud, cli_http_t *res);
+int cli_stream(cli_t *cli, const char *path, double timeout_s, cli_event_cb cb,
+               void *ud, cli_http_t *res);
 
 /* s escaped for a URL path segment or query value; free() it. */
 char *cli_url_escape(cli_t *cli, const char *s);

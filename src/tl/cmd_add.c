@@ -124,7 +124,8 @@ static int build_command(int argc, char **argv, json_t **out)
     json_t *v;
     int i;
 
-    cli_xcheck(cmd && av && env);
+    if (!cmd || !av || !env)
+        cli_xcheck(NULL);
     for (i = 0; i < argc; i++) {
         v = json_string(argv[i]);
         if (!v) {
@@ -214,11 +215,11 @@ int cmd_add(cli_t *cli, int argc, char **argv)
     };
     add_opts_t o = {.body = cli_xcheck(json_object())};
     cli_http_t res = {0};
-    json_t *cmd, *task = NULL;
+    json_t *cmd = NULL, *task = NULL;
     int c, rc = CLI_OK;
 
-    while ((c = cli_getopt(cli, argc, argv, "+:hp:g:t:w", longopts,
-                           usage)) != -1) {
+    while ((c = cli_getopt(cli, argc, argv, "+:hp:g:t:w", longopts, usage)) !=
+           -1) {
         rc = c == CLI_OPT_EXIT ? cli->rc : parse_option(c, &o);
         if (rc || c == CLI_OPT_EXIT)
             goto out;

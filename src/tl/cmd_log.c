@@ -40,8 +40,8 @@ static void print_line(const json_t *line)
 
 static int print_logs(cli_t *cli, int64_t id, int64_t tail)
 {
-    char *path = cli_xasprintf("/api/tasks/%lld/logs?tail=%lld",
-                               (long long)id, (long long)tail);
+    char *path = cli_xasprintf("/api/tasks/%lld/logs?tail=%lld", (long long)id,
+                               (long long)tail);
     json_t *out = NULL, *line;
     size_t i;
     int rc;
@@ -50,8 +50,7 @@ static int print_logs(cli_t *cli, int64_t id, int64_t tail)
     free(path);
     if (rc)
         return rc;
-    json_array_foreach(json_object_get(out, "lines"), i, line)
-        print_line(line);
+    json_array_foreach(json_object_get(out, "lines"), i, line) print_line(line);
     json_decref(out);
     return CLI_OK;
 }
@@ -97,8 +96,7 @@ int cmd_log(cli_t *cli, int argc, char **argv)
     int64_t tail = 100, id;
     int c, follow = 0;
 
-    while ((c = cli_getopt(cli, argc, argv, ":hn:f", longopts, usage)) !=
-           -1) {
+    while ((c = cli_getopt(cli, argc, argv, ":hn:f", longopts, usage)) != -1) {
         switch (c) {
         case 'n':
             if (cli_opt_int(usage, "--tail", optarg, 0, TAIL_MAX, &tail))

@@ -31,13 +31,12 @@ static const char ls_usage[] =
     "  -n, --limit N  at most N tasks (1..1000, default 100)\n"
     "      --json     print the daemon's answer as JSON\n";
 
-static const char show_usage[] =
-    "usage: tl show [--json] ID\n"
-    "\n"
-    "Shows everything about task ID.\n"
-    "\n"
-    "options:\n"
-    "  --json  print the task as JSON\n";
+static const char show_usage[] = "usage: tl show [--json] ID\n"
+                                 "\n"
+                                 "Shows everything about task ID.\n"
+                                 "\n"
+                                 "options:\n"
+                                 "  --json  print the task as JSON\n";
 
 enum { OPT_KIND = CLI_OPT_FIRST_LOCAL, OPT_JSON };
 
@@ -58,8 +57,7 @@ static void fill_row(row_t *r, const json_t *t)
 {
     double d;
 
-    snprintf(r->id, sizeof(r->id), "%lld",
-             (long long)cli_json_int(t, "id", 0));
+    snprintf(r->id, sizeof(r->id), "%lld", (long long)cli_json_int(t, "id", 0));
     snprintf(r->pri, sizeof(r->pri), "%lld",
              (long long)cli_json_int(t, "priority", 0));
     if (cli_json_num(t, "elapsed_s", &d) == 0)
@@ -185,8 +183,7 @@ static void print_list(const cli_t *cli, const json_t *body)
         printf("no tasks\n");
     } else {
         rows = cli_xmalloc(sizeof(*rows) * n);
-        json_array_foreach(tasks, i, t)
-            fill_row(&rows[i], t);
+        json_array_foreach(tasks, i, t) fill_row(&rows[i], t);
         print_table(cli, rows, n);
         free(rows);
         if (!json_is_null(json_object_get(body, "next_cursor")) &&
@@ -228,13 +225,12 @@ int cmd_ls(cli_t *cli, int argc, char **argv)
     cli_http_t res;
     tl_state_t st;
 
-    while ((c = cli_getopt(cli, argc, argv, ":hs:g:n:", longopts,
-                           ls_usage)) != -1) {
+    while ((c = cli_getopt(cli, argc, argv, ":hs:g:n:", longopts, ls_usage)) !=
+           -1) {
         switch (c) {
         case 's':
             if (tl_state_parse(optarg, &st))
-                return cli_usage_error(ls_usage, "unknown state '%s'",
-                                       optarg);
+                return cli_usage_error(ls_usage, "unknown state '%s'", optarg);
             state = optarg;
             break;
         case 'g':
@@ -309,8 +305,8 @@ static void show_command(const json_t *t)
     if (!json_is_object(cmd))
         return;
     av = cli_xmalloc(sizeof(*av) * (n + 1));
-    json_array_foreach(argv, i, a)
-        av[i] = json_is_string(a) ? json_string_value(a) : "?";
+    json_array_foreach(argv, i, a) av[i] =
+        json_is_string(a) ? json_string_value(a) : "?";
     line = cli_xcheck(args_shell_join(av, n));
     cli_put_field("command", KEY_WIDTH, line);
     cli_put_field("cwd", KEY_WIDTH, cli_json_str(cmd, "cwd"));

@@ -19,16 +19,15 @@ typedef struct action {
 
 static const action_t actions[] = {
     {"cancel", "POST", "/cancel", "cancelled",
-     "cancels tasks: queued ones at once, running ones with SIGTERM, then\n"
+     "Cancels tasks: queued ones at once, running ones with SIGTERM, then\n"
      "SIGKILL after a grace period"},
     {"pause", "POST", "/pause", "paused",
-     "pauses running tasks (SIGSTOP to their process group)"},
-    {"resume", "POST", "/resume", "resumed",
-     "resumes paused tasks (SIGCONT)"},
+     "Pauses running tasks (SIGSTOP to their process group)"},
+    {"resume", "POST", "/resume", "resumed", "Resumes paused tasks (SIGCONT)"},
     {"retry", "POST", "/retry", "retried",
-     "queues failed or cancelled tasks again"},
+     "Queues failed or cancelled tasks again"},
     {"rm", "DELETE", "", "removed",
-     "removes tasks that are not running or paused, with their logs"},
+     "Removes tasks that are not running or paused, with their logs"},
 };
 
 static const action_t *find_action(const char *name)
@@ -45,8 +44,8 @@ static const action_t *find_action(const char *name)
 static void report(int64_t id, const char *msg)
 {
     char prefix[32];
-    size_t n = (size_t)snprintf(prefix, sizeof(prefix), "task %lld",
-                                (long long)id);
+    size_t n =
+        (size_t)snprintf(prefix, sizeof(prefix), "task %lld", (long long)id);
 
     if (strncmp(msg, prefix, n) == 0 && (msg[n] == ' ' || msg[n] == ':'))
         cli_error(CLI_FAIL, "%s", msg);
@@ -78,13 +77,12 @@ int cmd_action(cli_t *cli, int argc, char **argv)
     const action_t *a = find_action(argv[0]);
     char *usage;
     int64_t *ids = NULL;
-    int c, i, r, rc = CLI_OK;
+    int i, r, rc = CLI_OK;
 
     if (!a)
         return cli_error(CLI_USAGE, "unknown command '%s'", argv[0]);
-    usage = cli_xasprintf("usage: tl %s ID...\n\n%c%s.\n", a->name,
-                          a->what[0] - 'a' + 'A', a->what + 1);
-    while ((c = cli_getopt(cli, argc, argv, ":h", longopts, usage)) != -1) {
+    usage = cli_xasprintf("usage: tl %s ID...\n\n%s.\n", a->name, a->what);
+    if (cli_getopt(cli, argc, argv, ":h", longopts, usage) != -1) {
         rc = cli->rc;
         goto out;
     }

@@ -55,18 +55,19 @@ static void print_help(FILE *f)
           f);
     for (i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fputs("  help      show help: tl help COMMAND\n"
-          "\noptions (before the command, or among its options):\n"
-          "  --data-dir D    the instance's directory (env TASKLIGHT_DATA_DIR;\n"
-          "                  default $XDG_DATA_HOME/tasklight or\n"
-          "                  ~/.local/share/tasklight)\n"
-          "  --socket PATH   the daemon's socket (env TASKLIGHT_SOCKET;\n"
-          "                  default DATA_DIR/tasklight.sock)\n"
-          "  --no-color      no colour even on a terminal (also NO_COLOR)\n"
-          "  --version       print the version\n"
-          "\nexit status: 0 ok, 1 a task failed or the daemon answered an\n"
-          "error, 2 a usage error, 3 no daemon answers.\n",
-          f);
+    fputs(
+        "  help      show help: tl help COMMAND\n"
+        "\noptions (before the command, or among its options):\n"
+        "  --data-dir D    the instance's directory (env TASKLIGHT_DATA_DIR;\n"
+        "                  default $XDG_DATA_HOME/tasklight or\n"
+        "                  ~/.local/share/tasklight)\n"
+        "  --socket PATH   the daemon's socket (env TASKLIGHT_SOCKET;\n"
+        "                  default DATA_DIR/tasklight.sock)\n"
+        "  --no-color      no colour even on a terminal (also NO_COLOR)\n"
+        "  --version       print the version\n"
+        "\nexit status: 0 ok, 1 a task failed or the daemon answered an\n"
+        "error, 2 a usage error, 3 no daemon answers.\n",
+        f);
 }
 
 static const command_t *find_command(const char *name)
@@ -91,8 +92,7 @@ static int run_command(cli_t *cli, int argc, char **argv)
         }
         cmd = find_command(argv[1]);
         if (!cmd)
-            return cli_usage_error(usage_head, "unknown command '%s'",
-                                   argv[1]);
+            return cli_usage_error(usage_head, "unknown command '%s'", argv[1]);
         help_argv[0] = argv[1];
         argv = help_argv;
         argc = 2;

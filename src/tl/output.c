@@ -34,12 +34,12 @@ const char *cli_sgr(const cli_t *cli, const char *sgr)
 static const struct {
     const char *state, *icon, *sgr;
 } styles[] = {
-    {"queued", "\xE2\x97\xA6", SGR_DIM},          /* ◦ */
-    {"running", "\xE2\x96\xB6", SGR_CYAN},        /* ▶ */
-    {"paused", "\xE2\x8F\xB8", SGR_YELLOW},       /* ⏸ */
-    {"completed", "\xE2\x9C\x93", SGR_GREEN},     /* ✓ */
-    {"failed", "\xE2\x9C\x97", SGR_RED},          /* ✗ */
-    {"cancelled", "\xE2\x96\xA0", SGR_DIM},       /* ■ */
+    {"queued", "\xE2\x97\xA6", SGR_DIM},      /* ◦ */
+    {"running", "\xE2\x96\xB6", SGR_CYAN},    /* ▶ */
+    {"paused", "\xE2\x8F\xB8", SGR_YELLOW},   /* ⏸ */
+    {"completed", "\xE2\x9C\x93", SGR_GREEN}, /* ✓ */
+    {"failed", "\xE2\x9C\x97", SGR_RED},      /* ✗ */
+    {"cancelled", "\xE2\x96\xA0", SGR_DIM},   /* ■ */
 };
 
 void cli_state_style(const char *state, const char **icon, const char **sgr)
@@ -59,9 +59,9 @@ void cli_state_style(const char *state, const char **icon, const char **sgr)
 
 int cli_state_is_final(const char *state)
 {
-    return state && (strcmp(state, "completed") == 0 ||
-                     strcmp(state, "failed") == 0 ||
-                     strcmp(state, "cancelled") == 0);
+    return state &&
+           (strcmp(state, "completed") == 0 || strcmp(state, "failed") == 0 ||
+            strcmp(state, "cancelled") == 0);
 }
 
 size_t cli_term_width(void)

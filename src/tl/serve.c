@@ -116,8 +116,7 @@ static int start_server(tl_manager_t *m, const cli_t *cli, const char *listen,
     so.listen = listen;
     rc = tl_server_start(m, &so, srv);
     if (rc && rc != TL_ENOMEM && !listen_given && *listen) {
-        cli_warn("cannot listen on %s (%s); taking a free port", listen,
-                 tl_manager_errmsg(m));
+        cli_warn("%s; taking a free port", tl_manager_errmsg(m));
         so.listen = "127.0.0.1:0";
         rc = tl_server_start(m, &so, srv);
     }
@@ -157,8 +156,7 @@ static int serve(cli_t *cli, const char *listen, int listen_given)
     mo.data_dir = cli->data_dir;
     rc = tl_manager_open(&mo, &m);
     if (rc == TL_EBUSY) {
-        rc = cli_error(CLI_FAIL, "another daemon is serving %s",
-                       cli->data_dir);
+        rc = cli_error(CLI_FAIL, "another daemon is serving %s", cli->data_dir);
         goto out;
     }
     if (rc) {
@@ -215,8 +213,7 @@ int cmd_serve(cli_t *cli, int argc, char **argv)
         }
     }
     if (optind < argc)
-        return cli_usage_error(usage, "unexpected argument '%s'",
-                               argv[optind]);
+        return cli_usage_error(usage, "unexpected argument '%s'", argv[optind]);
     if (no_tcp)
         listen = "";
     else if (!check_listen(listen))

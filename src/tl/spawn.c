@@ -45,7 +45,7 @@ static void sleep_ms(long ms)
 /* In the child: becomes the daemon or _exit()s. */
 static void exec_daemon(const cli_t *cli, int in_fd, int log_fd)
 {
-    char *argv[] = {"tl",  "serve", "--data-dir", cli->data_dir,
+    char *argv[] = {"tl", "serve", "--data-dir", cli->data_dir,
                     NULL, NULL,    NULL};
 
     if (cli->socket_explicit) {

@@ -4,7 +4,8 @@
  *
  * DESIGN: GET /api/tasks/ID/stream sends the task as task.snapshot first,
  * then its events, and closes after the final one (at once when the task
- * is final already). The last task seen on the stream decides; no polling.
+ * is final already). The first final task seen on the stream decides (we
+ * stop reading there); no polling.
  * A stream that closes on a task that is not final (a daemon stopping) is
  * checked once with GET /api/tasks/ID before giving up.
  */
@@ -54,7 +55,9 @@ static int on_event(const args_sse_event_t *ev, void *ud)
     }
     json_decref(w->task);
     w->task = t;
-    return 0;
+    /* the daemon closes the stream after a final event; do not depend
+     * on it */
+    return cli_state_is_final(cli_json_str(t, "state"));
 }
 
 /* The stream ended on a task that is not final: ask once more. */

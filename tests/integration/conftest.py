@@ -287,6 +287,9 @@ class Daemon:
     def add(self, *argv, **opts):
         """Creates a command task over the unix socket; returns the task."""
         body = {"command": {"argv": list(argv)}}
+        for k in ("cwd", "env"):
+            if k in opts:
+                body["command"][k] = opts.pop(k)
         body.update(opts)
         r = self.unix("POST", "/api/tasks", body)
         assert r.status == 201, f"create {argv}: {r!r}"

@@ -157,7 +157,7 @@ def test_bad_input_is_rejected_and_harms_nothing(daemon):
     assert_error(post(json.dumps({"command": {"argv": "true"}})), (400, 422))
     assert_error(post(json.dumps({"command": {"argv": []}})), 422, "invalid")
     assert_error(post(json.dumps({"command": {"argv": ["true", 5]}})), (400, 422))
-    assert_error(post(json.dumps({"title": "no command"})), (400, 422))
+    assert_error(post(json.dumps({"command": {"cwd": "/"}})), (400, 422))  # no argv
     assert_error(post(json.dumps({"command": {"argv": ["true"]}, "priority": [1]})), (400, 422))
     assert_error(post(json.dumps({"command": {"argv": ["true"]}, "priority": "urgent"})), (400, 422))
     assert_error(post(json.dumps({"command": {"argv": ["true"]}, "priority": 1.5})), (400, 422))
@@ -192,7 +192,7 @@ def test_bad_input_is_rejected_and_harms_nothing(daemon):
     listing = daemon.tasks()
     assert [t["id"] for t in listing["tasks"]] == [good["id"]], listing
     assert daemon.task(good["id"]) == good
-    assert [ln["text"] for ln in daemon.logs(good["id"])] == ["intact"]
+    assert [ln["text"] for ln in daemon.logs(good["id"]) if ln["stream"] == "stdout"] == ["intact"]
     assert daemon.proc.poll() is None
 
 
@@ -373,3 +373,64 @@ def test_list_pagination_and_filters(daemon):
     assert len(daemon.tasks("?kind=k-odd&limit=100")["tasks"]) == 12
     assert [t["title"] for t in daemon.tasks("?q=task-17")["tasks"]] == ["task-17"]
     assert daemon.tasks("?state=completed")["counts"]["completed"] == 25
+
+
+def read_sse(daemon, path, timeout=5.0):
+    """Reads an SSE response over the unix socket until the server closes it;
+    fails if it is still open after `timeout` s. Returns [(event, data)]."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(daemon.socket_path)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n".encode())
+    buf = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                c = s.recv(65536)
+            except socket.timeout:
+                raise AssertionError(f"{path}: stream still open after {timeout} s; got {buf[-2000:]!r}") from None
+            if not c:
+                break
+            buf += c
+    finally:
+        s.close()
+    head, _, body = buf.partition(b"\r\n\r\n")
+    assert b" 200 " in head.split(b"\r\n")[0], head
+    if b"transfer-encoding: chunked" in head.lower():
+        out, rest = b"", body
+        while rest:
+            size, _, rest = rest.partition(b"\r\n")
+            n = int(size.split(b";")[0], 16)
+            if n == 0:
+                break
+            out, rest = out + rest[:n], rest[n + 2:]
+        body = out
+    events = []
+    for block in body.decode().replace("\r\n", "\n").split("\n\n"):
+        name, data = "message", []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip(" "))
+        if data:
+            events.append((name, json.loads("\n".join(data))))
+    return events
+
+
+def test_task_stream_closes_after_the_final_event(daemon):
+    done = daemon.add("sh", "-c", "echo one")
+    daemon.wait_final(done["id"])
+    events = read_sse(daemon, f"/api/tasks/{done['id']}/stream", timeout=5)
+    assert events and events[0][0] == "task.snapshot", [e[0] for e in events]
+    assert events[0][1]["state"] == "completed"
+
+    running = daemon.add("sh", "-c", "sleep 1; echo two")
+    daemon.wait_state(running["id"], "running")
+    events = read_sse(daemon, f"/api/tasks/{running['id']}/stream", timeout=5)
+    names = [e[0] for e in events]
+    assert names[0] == "task.snapshot", names
+    assert names[-1] == "task.completed", names
+    assert events[-1][1]["state"] == "completed"

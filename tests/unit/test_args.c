@@ -58,10 +58,9 @@ static void test_duration_good(void **state)
 static void test_duration_bad(void **state)
 {
     static const char *const bad[] = {
-        "",     "-5",   "+5",   "-1s",  " 5",  "5 ",   "5 s",  "abc",
-        "s",    "5x",   "5S",   "nan",  "NaN", "inf",  "1e3",  "1e400",
-        "0x10", "5s5",  "1h30", "5..5", ".",   "5.5.5", "1,5m", "5mss",
-        "ms",   "5sm!", "\t5",
+        "",     "-5",   "+5",  "-1s",   " 5",   "5 ",   "5 s",   "abc",  "s",
+        "5x",   "5S",   "nan", "NaN",   "inf",  "1e3",  "1e400", "0x10", "5s5",
+        "1h30", "5..5", ".",   "5.5.5", "1,5m", "5mss", "ms",    "5sm!", "\t5",
     };
     size_t i;
 
@@ -100,8 +99,8 @@ static void test_int(void **state)
     assert_int_equal(args_parse_int("9223372036854775807", 0, INT64_MAX, &v),
                      0);
     assert_true(v == INT64_MAX);
-    assert_int_equal(
-        args_parse_int("-9223372036854775808", INT64_MIN, 0, &v), 0);
+    assert_int_equal(args_parse_int("-9223372036854775808", INT64_MIN, 0, &v),
+                     0);
     assert_true(v == INT64_MIN);
 
     v = 5;
@@ -203,7 +202,9 @@ static void test_shell_quote(void **state)
     check_quote("\tx'\\", "$'\\tx\\'\\\\'");
     check_quote("\x1B[31mred", "$'\\x1b[31mred'");
     check_quote("bad\xFFutf8", "$'bad\\xffutf8'");
-    check_quote("\xC2\x9B" "c1", "$'\\xc2\\x9bc1'"); /* C1 CSI */
+    check_quote("\xC2\x9B"
+                "c1",
+                "$'\\xc2\\x9bc1'"); /* C1 CSI */
 }
 
 static void test_shell_join(void **state)
@@ -278,7 +279,7 @@ static void test_fit_text(void **state)
     check_fit("a\x1B[2Jb", 10, "a?[2Jb", 6);
     check_fit("a\nb\tc", 10, "a?b?c", 5);
     check_fit("x\xFF\xFEy", 10, "x??y", 4);
-    check_fit("\xE2\x80", 10, "??", 2); /* truncated sequence */
+    check_fit("\xE2\x80", 10, "??", 2);      /* truncated sequence */
     check_fit("\xED\xA0\x80", 10, "???", 3); /* a surrogate */
     check_fit("\xC0\xAF", 10, "??", 2);      /* overlong '/' */
 
@@ -311,8 +312,7 @@ static int feed(args_sse_t *p, const char *in, size_t step, char *out,
         len = n;
         while ((r = args_sse_next(p, &buf, &len, &ev)) == 1) {
             size_t o = strlen(out);
-            snprintf(out + o, outsz - o, "%s|%s|%s;", ev.event, ev.id,
-                     ev.data);
+            snprintf(out + o, outsz - o, "%s|%s|%s;", ev.event, ev.id, ev.data);
             assert_int_equal(strlen(ev.data), ev.data_len);
         }
         if (r < 0)
@@ -360,8 +360,7 @@ static void test_sse_basic(void **state)
 
 static void test_sse_line_ends(void **state)
 {
-    check_sse("event: a\r\ndata: 1\r\n\r\nevent: b\rdata: 2\r\r",
-              "a||1;b||2;");
+    check_sse("event: a\r\ndata: 1\r\n\r\nevent: b\rdata: 2\r\r", "a||1;b||2;");
     check_sse("data: 1\r\n\r\n\r\ndata: 2\n\n", "message||1;message||2;");
 }
 
@@ -369,7 +368,9 @@ static void test_sse_comments_and_fields(void **state)
 {
     check_sse(": ping\n\n: hello\ndata: a\n: mid\n\n", "message||a;");
     check_sse("retry: 1000\nfoo: bar\ndata: a\n\n", "message||a;");
-    check_sse("\xEF\xBB\xBF" "data: bom\n\n", "message||bom;");
+    check_sse("\xEF\xBB\xBF"
+              "data: bom\n\n",
+              "message||bom;");
     /* an id then a new id; an id field without value clears it */
     check_sse("id: 5\ndata: a\n\nid\ndata: b\n\n", "message|5|a;message||b;");
     /* an incomplete event at the end is not dispatched */
@@ -406,9 +407,8 @@ static void test_sse_caps(void **state)
 
     /* a line over the cap */
     args_sse_init(&p, 16);
-    assert_int_equal(feed(&p, "data: 0123456789abcdef\n\n", 4, out,
-                          sizeof(out)),
-                     -1);
+    assert_int_equal(
+        feed(&p, "data: 0123456789abcdef\n\n", 4, out, sizeof(out)), -1);
     /* sticky */
     buf = "data: x\n\n";
     len = strlen(buf);
@@ -417,17 +417,15 @@ static void test_sse_caps(void **state)
 
     /* data over the cap across lines */
     args_sse_init(&p, 16);
-    assert_int_equal(
-        feed(&p, "data: 12345\ndata: 12345\ndata: 12345\n\n", 5, out,
-             sizeof(out)),
-        -1);
+    assert_int_equal(feed(&p, "data: 12345\ndata: 12345\ndata: 12345\n\n", 5,
+                          out, sizeof(out)),
+                     -1);
     args_sse_free(&p);
 
     /* within the cap */
     args_sse_init(&p, 16);
-    assert_int_equal(feed(&p, "data: 12345\ndata: 1234\n\n", 5, out,
-                          sizeof(out)),
-                     0);
+    assert_int_equal(
+        feed(&p, "data: 12345\ndata: 1234\n\n", 5, out, sizeof(out)), 0);
     assert_string_equal(out, "message||12345\n1234;");
     args_sse_free(&p);
 

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# case_commands.sh -- command tasks: N `true` tasks on two slots.
+#
+#  1. one shell command per task (`tl add -- true`, `tsp true` with
+#     `tsp -S 2`, `nq true`), each run in a fresh data dir / TS_SOCKET /
+#     NQDIR, timed by hyperfine from the first submission until every task
+#     has ended;
+#  2. submitted in bulk over the HTTP API on the unix socket (one keep-alive
+#     connection, POST /api/tasks in a loop) until every task has ended,
+#     against the machine's posix_spawn limit (bench/spawn_limit.c: spawn
+#     and reap `true`, one and two at a time), in the same run.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+if [[ $QUICK == 1 ]]; then N1=300 NB=2000; else N1=1000 NB=5000; fi
+CASE="commands"
+S1="one shell command per task, N=$N1, 2 slots"
+S2="bulk: POST /api/tasks on one unix-socket connection, N=$NB, 2 slots"
+
+# ---- 1. one shell command per task, timed by hyperfine -------------------
+log "$CASE: one command per task, N=$N1, $RUNS runs each"
+OB=$BENCH_DIR/one_by_one.sh
+d_tl=$_BENCH_TMP/one-tl d_tsp=$_BENCH_TMP/one-tsp d_nq=$_BENCH_TMP/one-nq
+json=$_BENCH_TMP/one_by_one.json
+cleanup_one() {
+    "$OB" stop tl "$d_tl" || true
+    "$OB" stop tsp "$d_tsp" || true
+}
+trap 'cleanup_one; bench_cleanup' EXIT
+hyperfine --runs "$RUNS" --style basic --export-json "$json" \
+    --prepare "$OB prepare tl $d_tl" --command-name tasklight "$OB run tl $d_tl $N1" \
+    --prepare "$OB prepare tsp $d_tsp" --command-name task-spooler "$OB run tsp $d_tsp $N1" \
+    --prepare "$OB prepare nq $d_nq" --command-name nq "$OB run nq $d_nq $N1" \
+    >&2
+cleanup_one
+# One row per run: tasks per second from hyperfine's wall times.
+$PY - "$json" "$N1" <<'EOF' | while IFS=$'\t' read -r name run rate; do
+import json, sys
+data = json.load(open(sys.argv[1]))
+for r in data["results"]:
+    for i, t in enumerate(r["times"], 1):
+        print(f"{r['command']}\t{i}\t{int(sys.argv[2]) / t:.2f}")
+EOF
+    case $name in
+    tasklight) dur=$DUR_TL note="tl add -- true per task; tl wait" ;;
+    task-spooler) dur=$DUR_TSP note="tsp true per task, tsp -S 2; tsp -w" ;;
+    nq) dur=$DUR_NQ note="nq true per task; no slots: every job's process starts at once, jobs run one after another" ;;
+    esac
+    record "$CASE" "$S1" "$name" "tasks/s" "tasks/s" higher "$rate" "$run" "$dur" "$note"
+done
+
+# ---- 2. bulk over HTTP vs the posix_spawn limit ----------------------------
+log "$CASE: bulk over HTTP, N=$NB, $RUNS runs"
+for ((run = 1; run <= RUNS; run++)); do
+    dir=$(fresh_dir bulk)
+    tl_start "$dir"
+    "$TL" --data-dir "$dir" parallel 2 >/dev/null
+    out=$("$BIN/loadgen" --unix "$dir/tasklight.sock" --mode create --count "$NB" --timeout 120)
+    tl_stop "$dir"
+    record_json "$CASE" "$S2" tasklight "$run" "$DUR_TL" \
+        "until all ended; POST p50 $(jfield "$out" p50_ms) ms" "$out" rate:tasks/s:tasks/s:higher
+    for k in 2 1; do
+        out=$("$BIN/spawn_limit" "$NB" "$k")
+        record_json "$CASE" "$S2" "posix_spawn limit, $k in flight" "$run" "$DUR_NONE" \
+            "bench/spawn_limit.c: posix_spawnp + waitpid of true" "$out" rate:tasks/s:tasks/s:higher
+    done
+    rm -rf "$dir"
+done

@@ -1,0 +1,199 @@
+# lib.sh -- helpers shared by the benchmark cases; sourced, not run.
+#
+# Every server a case starts (tl serve, redis-server, the seed Flask server,
+# a task-spooler server) is recorded by its pid and stopped by the EXIT trap
+# set here, so a case that fails or is interrupted leaves nothing running.
+# Servers listen on loopback only. Results are appended to $BENCH_RESULTS as
+# tab-separated rows that bench/report.py turns into tables.
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+TL=${TL:-$ROOT/build/tl}
+BIN=${BENCH_BIN:-$ROOT/build/bench}
+PY=/usr/bin/python3
+QUICK=${QUICK:-0}
+RUNS=${RUNS:-3}
+BENCH_RESULTS=${BENCH_RESULTS:-$ROOT/bench/results/adhoc.tsv}
+export NODE_PATH=$BENCH_DIR/.peers/node_modules
+
+# Durability of each system, printed next to every figure.
+DUR_TL="SQLite WAL, synchronous=NORMAL (process-crash safe, not power-loss safe)"
+DUR_TSP="in the tsp server's memory (a server crash loses the queue)"
+DUR_NQ="one file per job, no fsync, no server"
+DUR_REDIS="Redis, no RDB/AOF (a Redis crash loses every job)"
+DUR_SEED="tasks.json rewritten per update, no fsync (process-crash safe)"
+DUR_NONE="none (no state kept)"
+
+# The helper programs, built into build/bench when missing or older than
+# their source.
+build_helpers() {
+    local f
+    mkdir -p "$BIN"
+    for f in loadgen stamp spawn_limit; do
+        if [[ ! -x $BIN/$f || $BENCH_DIR/$f.c -nt $BIN/$f ]]; then
+            ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
+                -o "$BIN/$f" "$BENCH_DIR/$f.c"
+        fi
+    done
+}
+build_helpers
+[[ -x $TL ]] || { echo "error: $TL is missing: run make" >&2; exit 1; }
+
+_BENCH_PIDS=()
+_BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tlbench.XXXXXX")
+chmod 700 "$_BENCH_TMP"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Stops one process we started: TERM, then KILL after 10 s.
+stop_pid() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+bench_cleanup() {
+    local pid
+    for pid in "${_BENCH_PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    _BENCH_PIDS=()
+    rm -rf "$_BENCH_TMP"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+forget_pid() {
+    local pid=$1 keep=() p
+    for p in "${_BENCH_PIDS[@]}"; do
+        [[ $p == "$pid" ]] || keep+=("$p")
+    done
+    _BENCH_PIDS=("${keep[@]}")
+}
+
+# A fresh directory under this case's temp dir.
+fresh_dir() {
+    local d
+    d=$(mktemp -d "$_BENCH_TMP/$1.XXXXXX")
+    chmod 700 "$d"
+    echo "$d"
+}
+
+free_port() {
+    $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits (at most 20 s) until the unix socket answers /healthz.
+tl_wait_ready() {
+    local dir=$1
+    "$BIN/loadgen" --mode ready --unix "$dir/tasklight.sock" --timeout 20 >/dev/null ||
+        die "tl serve in $dir did not become ready; log: $(tail -5 "$dir.log" 2>/dev/null)"
+}
+
+# tl_start DIR: starts a daemon on DIR (created if missing) on a free
+# loopback port; sets TL_PID. The daemon's output goes to DIR.log.
+tl_start() {
+    local dir=$1
+    mkdir -p "$dir"
+    chmod 700 "$dir"
+    setsid "$TL" serve --data-dir "$dir" --listen 127.0.0.1:0 \
+        </dev/null >"$dir.log" 2>&1 &
+    TL_PID=$!
+    _BENCH_PIDS+=("$TL_PID")
+    echo "$TL_PID" >"$dir.pid"
+    tl_wait_ready "$dir"
+    for _ in $(seq 100); do [[ -s $dir/listen ]] && break; sleep 0.02; done
+    [[ -s $dir/listen ]] || die "tl serve wrote no $dir/listen"
+}
+
+# tl_stop DIR: stops the daemon tl_start started on DIR.
+tl_stop() {
+    local dir=$1 pid
+    [[ -f $dir.pid ]] || return 0
+    pid=$(cat "$dir.pid")
+    stop_pid "$pid"
+    forget_pid "$pid"
+    rm -f "$dir.pid"
+}
+
+tl_tcp() { cat "$1/listen"; }
+
+# Starts redis-server on a free loopback port without persistence; sets
+# REDIS_PORT and REDIS_PID.
+redis_start() {
+    local dir
+    dir=$(fresh_dir redis)
+    REDIS_PORT=$(free_port)
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
+        --appendonly no --dir "$dir" --daemonize no --protected-mode yes \
+        </dev/null >"$dir/redis.log" 2>&1 &
+    REDIS_PID=$!
+    _BENCH_PIDS+=("$REDIS_PID")
+    for _ in $(seq 200); do
+        redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
+        sleep 0.05
+    done
+    die "redis-server did not start: $(tail -5 "$dir/redis.log")"
+}
+
+redis_stop() {
+    [[ -n ${REDIS_PID:-} ]] || return 0
+    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    stop_pid "$REDIS_PID"
+    forget_pid "$REDIS_PID"
+    REDIS_PID=
+}
+
+# Starts the seed design's Flask server on a fresh directory; sets
+# SEED_PORT and SEED_PID.
+seed_start() {
+    local dir
+    dir=$(fresh_dir seed)
+    SEED_PORT=$(free_port)
+    $PY "$BENCH_DIR/seed_flask_server.py" --port "$SEED_PORT" --data-dir "$dir" \
+        </dev/null >"$dir/seed.log" 2>&1 &
+    SEED_PID=$!
+    _BENCH_PIDS+=("$SEED_PID")
+    "$BIN/loadgen" --mode ready --tcp "127.0.0.1:$SEED_PORT" --timeout 20 >/dev/null ||
+        die "seed server did not start: $(tail -5 "$dir/seed.log")"
+}
+
+seed_stop() {
+    [[ -n ${SEED_PID:-} ]] || return 0
+    stop_pid "$SEED_PID"
+    forget_pid "$SEED_PID"
+    SEED_PID=
+}
+
+# The value of a numeric field in a one-line JSON text.
+jfield() {
+    $PY -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"
+}
+
+# record CASE SCENARIO SYSTEM METRIC UNIT BETTER VALUE RUN DURABILITY [NOTE]
+# BETTER is "higher" or "lower". One row per measured value.
+record() {
+    mkdir -p "$(dirname "$BENCH_RESULTS")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" \
+        "$6" "$7" "$8" "$9" "${10:-}" >>"$BENCH_RESULTS"
+    log "$1 | $2 | $3 | $4 = $7 $5 (run $8)"
+}
+
+# record_json CASE SCENARIO SYSTEM RUN DURABILITY NOTE JSON FIELD:METRIC:UNIT:BETTER...
+# Records several fields of one loadgen or bullmq_bench result line.
+record_json() {
+    local c=$1 s=$2 sys=$3 run=$4 dur=$5 note=$6 json=$7 spec f m u b v
+    shift 7
+    for spec in "$@"; do
+        IFS=: read -r f m u b <<<"$spec"
+        v=$(jfield "$json" "$f")
+        record "$c" "$s" "$sys" "$m" "$u" "$b" "$v" "$run" "$dur" "$note"
+    done
+}
