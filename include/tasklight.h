@@ -135,6 +135,10 @@ typedef struct tl_manager_options {
     /* Base delay of automatic retries in seconds, doubled per attempt and
      * capped at 300; 0 means 1. */
     double retry_base_s;
+    /* More secrets to redact from logs: NULL-terminated PCRE2 patterns
+     * (the whole match, or group 1, is replaced); NULL for none. Built-in
+     * rules (passwords, tokens, keys, URLs with credentials) always apply. */
+    const char *const *redact_patterns;
 } tl_manager_options_t;
 
 /* Opens the store, recovers tasks a previous daemon left running (failed

@@ -94,8 +94,23 @@ void tl__job_free(tl__job_t *j)
     free(j);
 }
 
-int tl__job_log_line(tl__job_t *j, char stream, const char *line, size_t len)
+/* Secrets go before anything is stored or sent. */
+static size_t redact(tl__job_t *j, char stream, const char *line, size_t len,
+                     char *out, size_t cap)
 {
+    size_t n = 0;
+    tl__redact_state_t *st = &j->redact[stream == 'o' ? 0 : stream == 'e'];
+    if (stream == 'i')
+        st = &j->redact[2];
+    tl__redact(j->m->redactor, st, line, len, out, cap, &n);
+    return n;
+}
+
+int tl__job_log_line(tl__job_t *j, char stream, const char *raw,
+                     size_t raw_len)
+{
+    char line[TL__LOG_LINE_MAX + 256];
+    size_t len = redact(j, stream, raw, raw_len, line, sizeof(line));
     int64_t now = tl__now_ms();
     int rc = j->log ? tl__tasklog_append(j->log, now, stream, line, len) : 0;
     if (!j->m->subs)

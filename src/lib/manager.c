@@ -371,6 +371,13 @@ static int make_events(tl_manager_t *m)
     return rc ? rc : make_stop_pipe(m);
 }
 
+static int make_redactor(tl_manager_t *m, const char *const *extra)
+{
+    char err[256];
+    int rc = tl__redactor_new(extra, &m->redactor, err, sizeof(err));
+    return rc ? tl__mgr_error(m, rc, "redaction pattern: %s", err) : 0;
+}
+
 static void apply_defaults(tl_manager_options_t *o)
 {
     if (o->kill_grace_s <= 0 || !isfinite(o->kill_grace_s))
@@ -408,6 +415,7 @@ int tl_manager_open(const tl_manager_options_t *opts, tl_manager_t **out)
     m->opts = *opts;
     m->opts.data_dir = NULL;
     m->opts.store = NULL;
+    m->opts.redact_patterns = NULL;
     apply_defaults(&m->opts);
     m->deferred_tail = &m->deferred;
     tl__map_init(&m->jobs);
@@ -416,6 +424,7 @@ int tl_manager_open(const tl_manager_options_t *opts, tl_manager_t **out)
     int rc = set_paths(m, opts->data_dir);
     rc = rc ? rc : lock_data_dir(m);
     rc = rc ? rc : make_events(m);
+    rc = rc ? rc : make_redactor(m, opts->redact_patterns);
     if (!rc) {
         m->opts.store = opts->store;
         rc = open_store(m);
@@ -486,6 +495,7 @@ void tl_manager_close(tl_manager_t *m)
     free_jobs(m);
     tl__group_free_all(m);
     tl__history_free(m);
+    tl__redactor_free(m->redactor);
     while (m->subs)
         tl_manager_unsubscribe(m, m->subs->id);
     if (m->sigchld_ev)

@@ -22,6 +22,7 @@
 #include "exec.h"
 #include "func.h"
 #include "progress.h"
+#include "redact.h"
 #include "map.h"
 #include "queue.h"
 #include "store.h"
@@ -66,6 +67,7 @@ typedef struct tl__job {
     tl__func_spec_t *fspec; /* function tasks: what to run */
     tl_ctx_t *fctx;         /* function tasks: while the function runs */
     tl__progress_re_t *progress_re; /* commands: the user's pattern */
+    tl__redact_state_t redact[3];   /* per stream: stdout, stderr, info */
 } tl__job_t;
 
 /* A report on a running task (PATCH): each has_ field says whether the
@@ -128,6 +130,7 @@ struct tl_manager {
     tl__idvec_t unsaved;       /* jobs with progress ticks not yet stored */
     tl__kind_history_t *history;
     tl__pool_t *pool; /* worker threads for function tasks, made on need */
+    tl__redactor_t *redactor;
     int workers;
     struct event *save_ev;     /* stores them, a few times a second */
     char errmsg[512];

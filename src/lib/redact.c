@@ -39,7 +39,6 @@
 
 #define SPANS_MAX 64    /* ranges per line; more redacts the rest */
 #define KEY_BACK 64     /* key bytes looked at before '=' or ':' */
-#define KEY_NORM 24     /* normalised key chars compared */
 #define MATCH_LIMIT 200000
 #define RED_LEN (sizeof(TL__REDACTED) - 1)
 
@@ -50,22 +49,31 @@
 #endif
 
 /* Anchor classes. An anchor byte is a candidate, worth running its matcher
- * on, when one of its classes accepts both the byte before and the byte
- * after it: kind[c] & prev[before] & next[after]. */
+ * on, when one of its classes accepts the two bytes before it and the byte
+ * after it: kind[c] & prev2[s[p - 2]] & prev[s[p - 1]] & next[s[p + 1]]. */
 enum {
-    C_ASSIGN = 1 << 0, /* ':' '=' after what may end a keyword, or a blank */
-    C_URL = 1 << 1,    /* "://" */
-    C_DASH2 = 1 << 2,  /* "--" */
-    C_SK = 1 << 3,     /* "sk-" */
-    C_XOX = 1 << 4,    /* "xoxb-" */
-    C_US = 1 << 5,     /* "ghp_", "github_", "sk_live_" */
-    C_AWS = 1 << 6,    /* "AKIA", "ASIA", "AIza" */
-    C_JWT = 1 << 7,    /* "eyJ" */
-    C_BEARER = 1 << 8, /* "Bearer" */
+    A_Q = 1 << 0,       /* ':' '=' after a blank or quote */
+    A_D = 1 << 1,       /* ... after "rd", "wd": password, passwd, pwd */
+    A_E = 1 << 2,       /* "se", "re": passphrase, signature */
+    A_G = 1 << 3,       /* "ig": sig */
+    A_N = 1 << 4,       /* "en", "on": token, authorization */
+    A_S = 1 << 5,       /* "ss": pass */
+    A_T = 1 << 6,       /* "et": secret */
+    A_Y = 1 << 7,       /* "ey": apikey, secretkey, ... */
+    C_URL = 1 << 8,     /* "://" */
+    C_DASH2 = 1 << 9,   /* "--" */
+    C_SK = 1 << 10,     /* "sk-" */
+    C_XOX = 1 << 11,    /* "xoxb-" */
+    C_US = 1 << 12,     /* "ghp_", "github_", "sk_live_" */
+    C_AWS = 1 << 13,    /* "AKIA", "ASIA", "AIza" */
+    C_JWT = 1 << 14,    /* "eyJ" */
+    C_BEARER = 1 << 15, /* "Bearer" */
 };
 
+#define A_ANY (A_Q | A_D | A_E | A_G | A_N | A_S | A_T | A_Y)
+
 typedef struct tables {
-    uint16_t kind[256], prev[256], next[256];
+    uint16_t kind[256], prev2[256], prev[256], next[256];
 } tables_t;
 
 struct tl__redactor {
@@ -332,18 +340,31 @@ static size_t in_block(line_t *l)
 
 enum { K_NONE, K_PLAIN, K_PASS, K_PWD, K_AUTH, K_QUERY };
 
+/* The last three letters of a word, packed. */
+#define T3(a, b, c) ((unsigned)(a) << 16 | (unsigned)(b) << 8 | (unsigned)(c))
+
 static const struct keyword {
     const char *w;
     unsigned char n, kind, bound; /* bound: must start a component */
+    unsigned tail;
 } keywords[] = {
-    {"password", 8, K_PLAIN, 0},   {"passwd", 6, K_PLAIN, 0},
-    {"passphrase", 10, K_PLAIN, 0}, {"secret", 6, K_PLAIN, 0},
-    {"token", 5, K_PLAIN, 0},      {"apikey", 6, K_PLAIN, 0},
-    {"secretkey", 9, K_PLAIN, 0},  {"accesskey", 9, K_PLAIN, 0},
-    {"privatekey", 10, K_PLAIN, 0}, {"authorization", 13, K_AUTH, 0},
-    {"pwd", 3, K_PWD, 1},          {"pass", 4, K_PASS, 1},
-    {"sig", 3, K_QUERY, 1},        {"signature", 9, K_QUERY, 0},
+    {"password", 8, K_PLAIN, 0, T3('o', 'r', 'd')},
+    {"passwd", 6, K_PLAIN, 0, T3('s', 'w', 'd')},
+    {"passphrase", 10, K_PLAIN, 0, T3('a', 's', 'e')},
+    {"secret", 6, K_PLAIN, 0, T3('r', 'e', 't')},
+    {"token", 5, K_PLAIN, 0, T3('k', 'e', 'n')},
+    {"apikey", 6, K_PLAIN, 0, T3('k', 'e', 'y')},
+    {"secretkey", 9, K_PLAIN, 0, T3('k', 'e', 'y')},
+    {"accesskey", 9, K_PLAIN, 0, T3('k', 'e', 'y')},
+    {"privatekey", 10, K_PLAIN, 0, T3('k', 'e', 'y')},
+    {"authorization", 13, K_AUTH, 0, T3('i', 'o', 'n')},
+    {"pwd", 3, K_PWD, 1, T3('p', 'w', 'd')},
+    {"pass", 4, K_PASS, 1, T3('a', 's', 's')},
+    {"sig", 3, K_QUERY, 1, T3('s', 'i', 'g')},
+    {"signature", 9, K_QUERY, 0, T3('u', 'r', 'e')},
 };
+
+#define NKEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
 
 /* Last letters of the keywords: d e g n s t y. */
 #define KEY_LAST                                                               \
@@ -358,12 +379,9 @@ static inline bool key_last(unsigned c)
     return is_lower(c) && (KEY_LAST >> (c - 'a') & 1);
 }
 
-#define T3(a, b, c) ((unsigned)(a) << 16 | (unsigned)(b) << 8 | (unsigned)(c))
-
-/* Whether the key ending at s[ke] (starting no lower than lo) may end in a
- * keyword: its last three letters, ignoring case and separators, are those
- * of one. Most keys of ordinary logs stop here ("status", "limit"). */
-static bool key_tail(const unsigned char *s, size_t lo, size_t ke)
+/* The last three letters (or digits) of the key ending at s[ke], no lower
+ * than lo, lowercased and without separators, packed with T3. */
+static unsigned key_tail(const unsigned char *s, size_t lo, size_t ke)
 {
     unsigned tail = 0, n = 0;
 
@@ -371,26 +389,55 @@ static bool key_tail(const unsigned char *s, size_t lo, size_t ke)
         unsigned c = s[--p];
         if (!is_keych(c))
             break;
-        if (is_sep(c))
-            continue;
-        tail |= lower(c) << (8 * n++);
+        if (!is_sep(c))
+            tail |= lower(c) << (8 * n++);
     }
+    return tail;
+}
+
+/* Whether some keyword ends in tail: most keys of ordinary logs stop here
+ * ("status", "limit", "offset"). */
+static bool known_tail(unsigned tail)
+{
     switch (tail) {
-    case T3('o', 'r', 'd'): /* password */
-    case T3('s', 'w', 'd'): /* passwd */
+    case T3('o', 'r', 'd'):
+    case T3('s', 'w', 'd'):
+    case T3('a', 's', 'e'):
+    case T3('r', 'e', 't'):
+    case T3('k', 'e', 'n'):
+    case T3('k', 'e', 'y'):
+    case T3('i', 'o', 'n'):
     case T3('p', 'w', 'd'):
-    case T3('a', 's', 'e'): /* passphrase */
-    case T3('a', 's', 's'): /* pass */
-    case T3('r', 'e', 't'): /* secret */
-    case T3('k', 'e', 'n'): /* token */
-    case T3('k', 'e', 'y'): /* apikey, secretkey, accesskey, privatekey */
-    case T3('i', 'o', 'n'): /* authorization */
+    case T3('a', 's', 's'):
     case T3('s', 'i', 'g'):
-    case T3('u', 'r', 'e'): /* signature */
+    case T3('u', 'r', 'e'):
         return true;
     default:
         return false;
     }
+}
+
+/* The key s[ks..ke) ends in w (n letters), ignoring case and separators;
+ * *start is then where w begins. */
+static bool key_ends(const unsigned char *s, size_t ks, size_t ke,
+                     const char *w, size_t n, size_t *start)
+{
+    size_t p = ke;
+
+    while (n > 0) {
+        unsigned c;
+
+        if (p == ks)
+            return false;
+        c = s[--p];
+        if (is_sep(c))
+            continue;
+        if (lower(c) != (unsigned char)w[n - 1])
+            return false;
+        n--;
+    }
+    *start = p;
+    return true;
 }
 
 /* The kind of the key s[ks..ke): it ends, ignoring case and the separators
@@ -398,30 +445,17 @@ static bool key_tail(const unsigned char *s, size_t lo, size_t ke)
  * and "dbPass", not "bypass"). sig and signature only count in a query. */
 static int key_kind(const unsigned char *s, size_t ks, size_t ke, bool query)
 {
-    unsigned char norm[KEY_NORM]; /* reversed */
-    bool bnd[KEY_NORM];
-    size_t n = 0, p = ke;
+    unsigned tail = key_tail(s, ks, ke);
 
-    if (!key_tail(s, ks, ke))
-        return K_NONE;
-    while (p > ks && n < KEY_NORM) {
-        unsigned c = s[--p];
-        if (is_sep(c))
-            continue;
-        norm[n] = (unsigned char)lower(c);
-        bnd[n] = p == ks || is_sep(s[p - 1]) ||
-                 (is_upper(c) && is_lower(s[p - 1]));
-        n++;
-    }
-    for (size_t k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++) {
+    for (size_t k = 0; k < NKEYWORDS; k++) {
         const struct keyword *kw = &keywords[k];
-        size_t j = 0;
+        size_t p;
 
-        if (kw->n > n || (kw->kind == K_QUERY && !query))
+        if (kw->tail != tail || (kw->kind == K_QUERY && !query) ||
+            !key_ends(s, ks, ke, kw->w, kw->n, &p))
             continue;
-        while (j < kw->n && norm[j] == (unsigned char)kw->w[kw->n - 1 - j])
-            j++;
-        if (j == kw->n && (!kw->bound || bnd[j - 1]))
+        if (!kw->bound || p == ks || is_sep(s[p - 1]) ||
+            (is_upper(s[p]) && is_lower(s[p - 1])))
             return kw->kind;
     }
     return K_NONE;
@@ -557,7 +591,7 @@ static size_t at_assign(line_t *l, size_t i)
     }
     ke = j;
     lim = ke > KEY_BACK ? ke - KEY_BACK : 0;
-    if (!key_tail(s, lim, ke))
+    if (!known_tail(key_tail(s, lim, ke)))
         return i + 1;
     while (j > lim && is_keych(s[j - 1]))
         j--;
@@ -801,22 +835,46 @@ static size_t at_bearer(line_t *l, size_t i)
 
 static void build_tables(tables_t *t)
 {
-    for (unsigned c = 0; c < 256; c++) {
-        uint16_t p = C_URL | C_DASH2;
-        uint16_t n = C_ASSIGN | C_SK | C_XOX | C_US | C_JWT;
+    static const struct {
+        char last, before[3];
+        uint16_t cls;
+    } ends[] = {
+        {'d', "rw", A_D}, {'e', "sr", A_E}, {'g', "i", A_G}, {'n', "eo", A_N},
+        {'s', "s", A_S},  {'t', "e", A_T},  {'y', "e", A_Y},
+    };
 
-        if (!is_keych(c) || key_last(c))
-            p |= C_ASSIGN;
+    for (unsigned c = 0; c < 256; c++) {
+        unsigned lc = lower(c);
+        uint16_t p2 = A_Q | C_URL | C_DASH2 | C_AWS | C_BEARER;
+        uint16_t p = C_URL | C_DASH2;
+        uint16_t n = A_ANY | C_SK | C_XOX | C_US | C_JWT;
+
+        for (size_t k = 0; k < sizeof(ends) / sizeof(ends[0]); k++) {
+            if (lc == (unsigned char)ends[k].last)
+                p |= ends[k].cls;
+            if (lc && strchr(ends[k].before, (int)lc))
+                p2 |= ends[k].cls;
+        }
+        if (!is_keych(c))
+            p |= A_Q;
         if (c == 'k')
             p |= C_SK;
+        if (c == 's')
+            p2 |= C_SK;
         if (c && strchr("abposr", (int)c))
             p |= C_XOX;
+        if (c == 'x')
+            p2 |= C_XOX;
         if (c && strchr("posurbk", (int)c))
             p |= C_US;
+        if (c && strchr("husr", (int)c))
+            p2 |= C_US;
         if (c == 'K' || c == 'S' || c == 'A')
             p |= C_AWS;
         if (c == 'y')
             p |= C_JWT;
+        if (c == 'e')
+            p2 |= C_JWT;
         if (!is_alnum(c))
             p |= C_BEARER;
         if (c == '/')
@@ -825,14 +883,15 @@ static void build_tables(tables_t *t)
             n |= C_DASH2;
         if (c == 'A' || c == 'z')
             n |= C_AWS;
-        if ((c | 0x20) == 'e')
+        if (lc == 'e')
             n |= C_BEARER;
+        t->prev2[c] = p2;
         t->prev[c] = p;
         t->next[c] = n;
         t->kind[c] = 0;
     }
-    t->kind[':'] = C_ASSIGN | C_URL;
-    t->kind['='] = C_ASSIGN;
+    t->kind[':'] = A_ANY | C_URL;
+    t->kind['='] = A_ANY;
     t->kind['-'] = C_DASH2 | C_SK | C_XOX;
     t->kind['_'] = C_US;
     t->kind['I'] = C_AWS;
@@ -924,21 +983,23 @@ static ALWAYS_INLINE size_t next_candidate(const tables_t *t,
 
     if (len < 2)
         return len;
-    if (i == 0) {
-        if (t->kind[s[0]] & t->prev[0] & t->next[s[1]])
-            return 0;
-        i = 1;
+    for (; i < 2; i++) { /* without two bytes before */
+        unsigned p2 = i == 1 ? t->prev2[0] : 0xffff;
+        unsigned p = i == 1 ? t->prev[s[0]] : t->prev[0];
+
+        if (t->kind[s[i]] & p2 & p & t->next[s[i + 1]])
+            return i;
+        if (i + 1 >= end)
+            return len;
     }
     for (; i < end; i += 16) {
         unsigned m = block16(s, end, i);
 
         for (; m; m &= m - 1) {
             size_t p = i + (size_t)__builtin_ctz(m);
-            unsigned k = t->kind[s[p]] & t->prev[s[p - 1]] & t->next[s[p + 1]];
 
-            if (k & ~C_XOX)
-                return p;
-            if (k && p >= 4 && s[p - 4] == 'x') /* "r-" is rarely "xoxr-" */
+            if (t->kind[s[p]] & t->prev2[s[p - 2]] & t->prev[s[p - 1]] &
+                t->next[s[p + 1]])
                 return p;
         }
     }
