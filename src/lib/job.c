@@ -56,9 +56,16 @@ int tl__job_set_state(tl__job_t *j, tl_state_t to, const char *event)
             t->paused_at = 0;
         }
     }
-    tl__mgr_touch(j);
-    if (to == TL_STATE_COMPLETED)
+    if (to == TL_STATE_COMPLETED) {
+        /* Done is all the way: the bar ends full (unless it never had
+         * a value for a command, which stays unknown). */
+        if (t->source != TL_SOURCE_COMMAND || isfinite(t->progress))
+            t->progress = 100;
+        if (isfinite(t->total))
+            t->current = t->total;
         tl__history_record(j->m, t);
+    }
+    tl__mgr_touch(j);
     if (!event || *event) /* "" means: a later change will tell */
         tl__mgr_emit_task(j->m, event ? event : event_for_state(to), j);
     return 0;

@@ -159,7 +159,8 @@ int tl__mgr_patch(tl_manager_t *m, int64_t id, const char *title,
                   const char *group);
 int tl__mgr_groups_json(tl_manager_t *m, json_t **out);
 int tl__mgr_clean(tl_manager_t *m, int64_t older_than_ms, int64_t *removed);
-int tl__mgr_logs_json(tl_manager_t *m, int64_t id, long tail, json_t **out);
+int tl__mgr_logs_json(tl_manager_t *m, int64_t id, long tail, long from,
+                      long limit, json_t **out);
 void tl__mgr_set_task_env(tl_manager_t *m, const char *socket_path,
                           const char *url, const char *token);
 

@@ -503,7 +503,10 @@ static json_t *log_line_json(const char *line, size_t len)
                      stream_name(sp[1]), "text", text, text_len);
 }
 
-int tl__mgr_logs_json(tl_manager_t *m, int64_t id, long tail, json_t **out)
+/* The log as JSON lines: the last `tail` lines, or, when from >= 0, up to
+ * `limit` lines from line `from` of what the log still holds. */
+int tl__mgr_logs_json(tl_manager_t *m, int64_t id, long tail, long from,
+                      long limit, json_t **out)
 {
     tl__job_t *j = job_of(m, id);
     if (!j) {
@@ -515,19 +518,24 @@ int tl__mgr_logs_json(tl_manager_t *m, int64_t id, long tail, json_t **out)
     }
     char *buf = NULL;
     size_t len = 0;
-    int rc = tl__tasklog_read_tail(m->logs_dir, id, tail, &buf, &len);
+    int rc = tl__tasklog_read_tail(m->logs_dir, id, from >= 0 ? 0 : tail,
+                                   &buf, &len);
     if (rc)
         return tl__mgr_error(m, rc, "cannot read the log of task %lld",
                              (long long)id);
     json_t *lines = json_array();
-    for (size_t i = 0; lines && i < len;) {
+    long n = 0;
+    for (size_t i = 0; lines && i < len; n++) {
         const char *nl = memchr(buf + i, '\n', len - i);
         size_t l = nl ? (size_t)(nl - (buf + i)) : len - i;
-        json_array_append_new(lines, log_line_json(buf + i, l));
+        if (from < 0 || (n >= from && (limit <= 0 || n < from + limit)))
+            json_array_append_new(lines, log_line_json(buf + i, l));
         i += l + 1;
     }
     free(buf);
-    *out = json_pack("{s:o}", "lines", lines);
+    *out = json_pack("{s:o, s:b, s:I}", "lines", lines, "truncated",
+                     tl__tasklog_truncated(m->logs_dir, id), "total_lines",
+                     (json_int_t)n);
     return *out ? 0 : TL_ENOMEM;
 }
 

@@ -331,8 +331,6 @@ static int apply_end(tl__job_t *j, const tl__report_t *r)
                              "task %lld: cannot go from %s to %s",
                              (long long)t->id, tl_state_name(t->state),
                              tl_state_name(r->state));
-    if (r->state == TL_STATE_COMPLETED && !isfinite(t->progress))
-        t->progress = 100;
     if (r->state == TL_STATE_PAUSED) {
         t->paused_at = tl__now_ms();
         t->pause_requested = false;

@@ -23,6 +23,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -227,6 +228,8 @@ static int write_all(tl__tasklog_t *l, const char *buf, size_t n)
     return 0;
 }
 
+#define CAP_MARKER "[log cap reached: earlier output was dropped]"
+
 int tl__tasklog_append(tl__tasklog_t *l, int64_t ts_ms, char stream,
                        const char *text, size_t len)
 {
@@ -239,9 +242,19 @@ int tl__tasklog_append(tl__tasklog_t *l, int64_t ts_ms, char stream,
         return TL_EINVAL;
     n = format_line(l, ts_ms, stream, text, len);
     if (l->size > 0 && l->size + (int64_t)n > l->cap / 2) {
+        /* Replacing an older ID.log.1 drops output: the log says so. */
+        bool dropping = access(l->path1, F_OK) == 0;
         rc = rotate(l);
         if (rc)
             goto out;
+        if (dropping) {
+            size_t m = format_line(l, ts_ms, 'i', CAP_MARKER,
+                                   sizeof(CAP_MARKER) - 1);
+            rc = write_all(l, l->line, m);
+            if (rc)
+                goto out;
+            n = format_line(l, ts_ms, stream, text, len);
+        }
     }
     rc = write_all(l, l->line, n);
 out:
@@ -435,4 +448,31 @@ void tl__tasklog_remove(const char *logs_dir, int64_t id)
         unlink(path);
     free(path);
     free(path1);
+}
+
+/* The marker opens the file written right after a drop, which is ID.log
+ * or, once rotated again, ID.log.1. */
+static int starts_with_marker(const char *path)
+{
+    char buf[128];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *sp = strchr(buf, ' ');
+    return sp && strncmp(sp + 1, "i " CAP_MARKER, 2 + strlen(CAP_MARKER)) == 0;
+}
+
+int tl__tasklog_truncated(const char *logs_dir, int64_t id)
+{
+    char *p0 = log_path(logs_dir, id, "");
+    char *p1 = log_path(logs_dir, id, ".1");
+    int t = (p0 && starts_with_marker(p0)) || (p1 && starts_with_marker(p1));
+    free(p0);
+    free(p1);
+    return t;
 }

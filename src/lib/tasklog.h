@@ -6,7 +6,8 @@
  * or 'i' (tasklight's own notes). Lines longer than TL__LOG_LINE_MAX are cut
  * and end with "[...]". A file is capped: when ID.log would exceed half the
  * cap it is renamed ID.log.1 (replacing an older one) and a new ID.log is
- * started, so the newest cap bytes are kept and old output goes first.
+ * started, so the newest cap bytes are kept and old output goes first;
+ * when that drops output, the new ID.log starts with an 'i' line saying so.
  * Appends are write(2) calls on an O_APPEND fd: a process crash loses no
  * line that was appended.
  */
@@ -35,6 +36,8 @@ void tl__tasklog_close(tl__tasklog_t *l);
  * 0 with an empty string when there is no log. */
 int tl__tasklog_read_tail(const char *logs_dir, int64_t id, long tail,
                           char **out, size_t *len);
+/* Whether the log of task id has dropped output to stay under its cap. */
+int tl__tasklog_truncated(const char *logs_dir, int64_t id);
 /* Removes ID.log and ID.log.1. */
 void tl__tasklog_remove(const char *logs_dir, int64_t id);
 
