@@ -3,6 +3,7 @@
 #   make run             install missing Debian packages, build, run tl serve
 #   make test            install test dependencies, build, run every test
 #   make install PREFIX=/usr/local DESTDIR=
+#   make man             the man pages, from docs/man/*.scd (scdoc), in build/man
 #   make SANITIZE=address,undefined  /  make SANITIZE=thread
 
 PREFIX ?= /usr/local
@@ -13,7 +14,7 @@ SANITIZE ?=
 PYTHON ?= /usr/bin/python3
 
 LIB_PKGS := libevent jansson sqlite3 libpcre2-8
-TL_PKGS := libcurl jansson
+TL_PKGS := libcurl jansson ncursesw
 PKG_CONFIG ?= pkg-config
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
@@ -40,12 +41,17 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 WEB_FILES := $(wildcard web/*)
 
+MAN_SRC := $(wildcard docs/man/*.scd)
+MAN_OUT := $(MAN_SRC:docs/man/%.scd=$(BUILD)/man/%)
+SCDOC ?= scdoc
+HAVE_SCDOC := $(shell command -v $(SCDOC) 2>/dev/null)
+
 STATIC := $(BUILD)/libtasklight.a
 SHARED := $(BUILD)/libtasklight.so.0
 TL := $(BUILD)/tl
 
-.PHONY: all run test unit integration install clean deps deps-test format check-format
-all: $(STATIC) $(SHARED) $(TL)
+.PHONY: all run test unit integration install clean deps deps-test format check-format man
+all: $(STATIC) $(SHARED) $(TL) $(if $(HAVE_SCDOC),$(MAN_OUT))
 
 $(BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h) include/tasklight.h
 	@mkdir -p $(@D)
@@ -74,6 +80,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(STATIC) $(BUILD)/tl-obj/args.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) -Isrc/tl $(LDFLAGS) -o $@ $< $(BUILD)/tl-obj/args.o $(STATIC) $(LIB_LIBS) $(TEST_LIBS)
 
+# Man pages: scdoc sources in docs/man/NAME.SECTION.scd -> build/man/NAME.SECTION
+man: $(MAN_OUT)
+
+$(BUILD)/man/%: docs/man/%.scd
+	@mkdir -p $(@D)
+	$(SCDOC) < $< > $@.tmp || { rm -f $@.tmp; exit 1; }
+	mv $@.tmp $@
+
 deps:
 	@scripts/deps.sh run
 
@@ -88,17 +102,38 @@ unit: $(UNIT_BIN)
 	@rc=0; for t in $(UNIT_BIN); do $$t || rc=1; done; exit $$rc
 
 integration: all
-	TL_BIN=$(abspath $(TL)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	TL_BIN=$(abspath $(TL)) TL_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 test: deps-test
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory test-python
 
-install: all
+# The Python client (clients/python) against a live daemon.
+.PHONY: test-python
+test-python: all
+	TL_BIN=$(abspath $(TL)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python_client
+
+install: all man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
-	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	  $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d \
+	  $(DESTDIR)$(PREFIX)/lib/systemd/user
 	install -m 0755 $(TL) $(DESTDIR)$(PREFIX)/bin/tl
+	install -m 0644 $(filter %.1,$(MAN_OUT)) $(DESTDIR)$(PREFIX)/share/man/man1/
+	for n in step note meta result log-line; do \
+	  echo '.so man1/tl-progress.1' > $(DESTDIR)$(PREFIX)/share/man/man1/tl-$$n.1; done
+	echo '.so man1/tl-track.1' > $(DESTDIR)$(PREFIX)/share/man/man1/tl-done.1
+	install -m 0644 completions/tl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/tl
+	install -m 0644 completions/_tl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_tl
+	install -m 0644 completions/tl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/tl.fish
+	sed -e 's|/usr/local/bin/tl|$(PREFIX)/bin/tl|g' contrib/systemd/tasklight.service \
+	  > $(DESTDIR)$(PREFIX)/lib/systemd/user/tasklight.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/user/tasklight.service
 	install -m 0644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libtasklight.so.0 $(DESTDIR)$(PREFIX)/lib/libtasklight.so
@@ -123,3 +158,71 @@ bench-eta: $(BUILD)/bench/eta_bench
 $(BUILD)/bench/eta_bench: bench/eta/eta_bench.c src/lib/eta.c src/lib/eta.h include/tasklight.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/eta/eta_bench.c src/lib/eta.c -lm
+
+# tasklight against task-spooler, nq, BullMQ and the seed design, measured in
+# one run on this machine (bench/run.sh; installs the peers it needs, starts
+# their servers on loopback and stops them). Tables in bench/results/latest/.
+.PHONY: bench bench-quick
+bench: all
+	bench/run.sh
+
+bench-quick: all
+	bench/run.sh --quick
+
+# Function tasks: the cost of a progress report (ns per call; run under
+# valgrind --tool=callgrind for instructions).
+$(BUILD)/bench/ctx_progress: bench/ctx_progress.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS) -lpthread
+
+bench-ctx: $(BUILD)/bench/ctx_progress
+	@for i in 1 2 3; do $(BUILD)/bench/ctx_progress; done
+
+# The examples build against the library as installed, with pkg-config.
+examples: all
+	@rm -rf $(BUILD)/stage && $(MAKE) --no-print-directory install DESTDIR=$(abspath $(BUILD)/stage) PREFIX=/usr >/dev/null
+	@for e in examples/*.c; do \
+	  PKG_CONFIG_PATH=$(abspath $(BUILD)/stage)/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(abspath $(BUILD)/stage) \
+	  $(CC) -std=c11 -Wall -Wextra -Werror $$e -o $(BUILD)/$$(basename $$e .c) \
+	    $$(PKG_CONFIG_PATH=$(abspath $(BUILD)/stage)/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(abspath $(BUILD)/stage) $(PKG_CONFIG) --cflags --libs --static tasklight) || exit 1; \
+	  echo "built $(BUILD)/$$(basename $$e .c)"; done
+
+# libFuzzer targets (tests/fuzz/): clang with -fsanitize=fuzzer,address,
+# undefined; the library is compiled again with coverage into build/fuzz.
+#   make fuzz FUZZ_SECONDS=N   each target for N s (default 60)
+#   make fuzz-smoke            each target for 10 s (CI)
+# Any crash, leak, sanitizer report or timeout fails; tests/fuzz/run.sh
+# prints executions and coverage per target.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_TARGETS := fuzz_http fuzz_sse fuzz_progress fuzz_redact
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+              -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc/lib
+FUZZ_LIB_OBJ := $(LIB_SRC:src/lib/%.c=$(FUZZ_BUILD)/lib/%.o)
+FUZZ_BIN := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+
+.PHONY: fuzz fuzz-smoke fuzz-build
+fuzz-build: $(FUZZ_BIN)
+
+$(FUZZ_BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h) include/tasklight.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(LIB_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/lib/web.o: $(WEB_FILES)
+
+$(FUZZ_BUILD)/fuzz_progress: tests/fuzz/fuzz_progress.c $(FUZZ_BUILD)/lib/progress.o
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(LIB_LIBS) -o $@
+
+$(FUZZ_BUILD)/fuzz_redact: tests/fuzz/fuzz_redact.c $(FUZZ_BUILD)/lib/redact.o
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(LIB_LIBS) -o $@
+
+$(FUZZ_BUILD)/fuzz_http $(FUZZ_BUILD)/fuzz_sse: $(FUZZ_BUILD)/%: tests/fuzz/%.c tests/fuzz/fuzz_server.c tests/fuzz/fuzz_server.h $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $(LIB_CFLAGS) $(filter %.c %.o,$^) $(LIB_LIBS) -o $@
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) 10 $(FUZZ_TARGETS)

@@ -8,7 +8,7 @@
 //   node bullmq_bench.js progress PORT --count N [--conns C] [--depth D]
 //       N job.updateProgress calls into one job, from C connections with
 //       D calls in flight on each; rate = updates/s
-//   node bullmq_bench.js latency PORT --count N [--pause-ms 5]
+//   node bullmq_bench.js latency PORT --count N [--pause-ms 5] [--dump FILE]
 //       one at a time: time from before queue.add until the worker's
 //       processor is entered (worker concurrency 1, same process)
 //
@@ -19,11 +19,12 @@ const { Queue, Worker, Job } = require('bullmq');
 
 function parseArgs(argv) {
   const o = { mode: argv[0], port: Number(argv[1]), count: 1000, conc: 1,
-    conns: 1, depth: 1, updates: 10, pauseMs: 5, timeoutS: 300 };
+    conns: 1, depth: 1, updates: 10, pauseMs: 5, timeoutS: 300, dump: null };
   for (let i = 2; i < argv.length; i += 2) {
     const k = argv[i];
     const v = Number(argv[i + 1]);
-    if (k === '--count') o.count = v;
+    if (k === '--dump') o.dump = argv[i + 1];
+    else if (k === '--count') o.count = v;
     else if (k === '--conc') o.conc = v;
     else if (k === '--conns') o.conns = v;
     else if (k === '--depth') o.depth = v;
@@ -46,8 +47,13 @@ function connection(port) {
   return { host: '127.0.0.1', port, maxRetriesPerRequest: null };
 }
 
+let dumpFile = null;
+
 function percentiles(lat) {
   lat.sort((a, b) => a - b);
+  if (dumpFile) {
+    require('fs').writeFileSync(dumpFile, lat.map((x) => (x * 1000).toFixed(4)).join('\n') + '\n');
+  }
   const p = (q) => (lat.length
     ? lat[Math.min(lat.length - 1, Math.floor((q / 100) * lat.length))] * 1000 : 0);
   return { p50_ms: p(50), p90_ms: p(90), p99_ms: p(99),
@@ -162,6 +168,7 @@ async function latency(o, qname) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  dumpFile = o.dump;
   const qname = `bench-${o.mode}-${process.pid}-${Date.now()}`;
   const fn = { lifecycle, progress, latency }[o.mode];
   const r = await fn(o, qname);

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # lib.sh -- helpers shared by the benchmark cases; sourced, not run.
 #
 # Every server a case starts (tl serve, redis-server, the seed Flask server,
@@ -16,13 +17,15 @@ RUNS=${RUNS:-3}
 BENCH_RESULTS=${BENCH_RESULTS:-$ROOT/bench/results/adhoc.tsv}
 export NODE_PATH=$BENCH_DIR/.peers/node_modules
 
-# Durability of each system, printed next to every figure.
-DUR_TL="SQLite WAL, synchronous=NORMAL (process-crash safe, not power-loss safe)"
-DUR_TSP="in the tsp server's memory (a server crash loses the queue)"
-DUR_NQ="one file per job, no fsync, no server"
-DUR_REDIS="Redis, no RDB/AOF (a Redis crash loses every job)"
-DUR_SEED="tasks.json rewritten per update, no fsync (process-crash safe)"
-DUR_NONE="none (no state kept)"
+# Durability of each system, printed next to every figure (bench/report.py
+# explains each in its legend).
+DUR_TL="SQLite WAL, synchronous=NORMAL"
+DUR_TL_TICK="WAL/NORMAL; ticks saved every 250 ms"
+DUR_TSP="server memory"
+DUR_NQ="a file per job, no fsync"
+DUR_REDIS="Redis without RDB/AOF"
+DUR_SEED="JSON file rewritten, no fsync"
+DUR_NONE="-"
 
 # The helper programs, built into build/bench when missing or older than
 # their source.
@@ -90,25 +93,30 @@ free_port() {
     $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Waits (at most 20 s) until the unix socket answers /healthz.
+# Waits (at most 20 s) until the unix socket answers /healthz; sets
+# TL_READY to the wall-clock time (seconds) it first did.
 tl_wait_ready() {
-    local dir=$1
-    "$BIN/loadgen" --mode ready --unix "$dir/tasklight.sock" --timeout 20 >/dev/null ||
+    local dir=$1 out
+    out=$("$BIN/loadgen" --mode ready --unix "$dir/tasklight.sock" --timeout 20) ||
         die "tl serve in $dir did not become ready; log: $(tail -5 "$dir.log" 2>/dev/null)"
+    TL_READY=$(jfield "$out" realtime)
 }
 
 # tl_start DIR: starts a daemon on DIR (created if missing) on a free
-# loopback port; sets TL_PID. The daemon's output goes to DIR.log.
+# loopback port; sets TL_PID, and TL_START_MS to the time from its start to
+# its first answer. The daemon's output goes to DIR.log.
 tl_start() {
-    local dir=$1
+    local dir=$1 t0
     mkdir -p "$dir"
     chmod 700 "$dir"
+    t0=$EPOCHREALTIME
     setsid "$TL" serve --data-dir "$dir" --listen 127.0.0.1:0 \
         </dev/null >"$dir.log" 2>&1 &
     TL_PID=$!
     _BENCH_PIDS+=("$TL_PID")
     echo "$TL_PID" >"$dir.pid"
     tl_wait_ready "$dir"
+    TL_START_MS=$($PY -c 'import sys; print(round((float(sys.argv[1]) - float(sys.argv[2])) * 1000, 2))' "$TL_READY" "$t0")
     for _ in $(seq 100); do [[ -s $dir/listen ]] && break; sleep 0.02; done
     [[ -s $dir/listen ]] || die "tl serve wrote no $dir/listen"
 }

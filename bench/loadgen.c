@@ -80,6 +80,7 @@ static struct opts {
     const char *argv_json;
     const char *stamp;
     const char *fifo;
+    const char *dump; /* every latency in ms, one a line, sorted */
     double timeout_s;
     double pause_ms;
 } o = {.count = 1000,
@@ -723,7 +724,8 @@ static void usage(void)
     fputs("usage: loadgen (--unix PATH | --tcp 127.0.0.1:PORT --token-file F)\n"
           "  --mode create|lifecycle|progress|get|start|spawn|ready [--count N]\n"
           "  [--conns C] [--depth D] [--updates U] [--path P] [--argv JSON]\n"
-          "  [--stamp BIN --fifo PATH] [--pause-ms MS] [--timeout S]\n",
+          "  [--stamp BIN --fifo PATH] [--pause-ms MS] [--timeout S]\n"
+          "  [--dump FILE]\n",
           stderr);
     exit(2);
 }
@@ -770,6 +772,8 @@ static void parse_args(int argc, char **argv)
             o.fifo = v;
         else if (!strcmp(a, "--pause-ms"))
             o.pause_ms = atof(v);
+        else if (!strcmp(a, "--dump"))
+            o.dump = v;
         else if (!strcmp(a, "--timeout"))
             o.timeout_s = atof(v);
         else
@@ -838,6 +842,14 @@ int main(int argc, char **argv)
                   NULL, 0);
     }
     qsort(lat, nlat, sizeof(*lat), cmp_double);
+    if (o.dump) {
+        FILE *f = fopen(o.dump, "w");
+        if (!f)
+            die("cannot write %s: %s", o.dump, strerror(errno));
+        for (long i = 0; i < nlat; i++)
+            fprintf(f, "%.4f\n", lat[i] * 1000.0);
+        fclose(f);
+    }
     rate_units = (double)completed_reqs;
     if (o.mode == M_LIFECYCLE) {
         rate_units = (double)lifecycles_done;

@@ -43,7 +43,8 @@ case $action in
 prepare)
     stop
     rm -rf "$dir"
-    mkdir -m 700 -p "$dir"
+    mkdir -p "$dir"
+    chmod 700 "$dir"
     case $sys in
     tl)
         setsid "$TL" serve --data-dir "$dir" --listen 127.0.0.1:0 \

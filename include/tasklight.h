@@ -139,6 +139,8 @@ typedef struct tl_manager_options {
      * (the whole match, or group 1, is replaced); NULL for none. Built-in
      * rules (passwords, tokens, keys, URLs with credentials) always apply. */
     const char *const *redact_patterns;
+    /* Queued tasks at most; creating more is TL_ELIMIT (429). 0: 1000000. */
+    int64_t max_queued;
 } tl_manager_options_t;
 
 /* Opens the store, recovers tasks a previous daemon left running (failed

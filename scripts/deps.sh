@@ -5,8 +5,8 @@
 # As root it runs apt-get; otherwise it prints the sudo line and fails.
 set -eu
 
-RUN_PKGS="build-essential pkg-config libevent-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev libpcre2-dev"
-TEST_PKGS="libcmocka-dev python3 python3-pytest python3-requests procps"
+RUN_PKGS="build-essential pkg-config libevent-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev libpcre2-dev libncurses-dev scdoc"
+TEST_PKGS="libcmocka-dev python3 python3-pytest python3-requests procps tmux"
 
 case "${1:-run}" in
 run) want="$RUN_PKGS" ;;

@@ -8,6 +8,7 @@
  * so it leaves only after the change is committed.
  */
 #include "http.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -100,8 +101,8 @@ static int opt_priority(json_t *o, int64_t *out, verr_t *e)
 static int group_name_ok(const char *g)
 {
     size_t n = strlen(g);
-    if (n == 0 || n > 64)
-        return 0;
+    if (n == 0 || n > 64 || !isalnum((unsigned char)g[0]))
+        return 0; /* no ".", "..", "-x": a name starts with a letter or digit */
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)g[i]) && !strchr("._-", g[i]))
             return 0;
@@ -115,7 +116,7 @@ static int opt_group(json_t *o, const char **out, verr_t *e)
         return -1;
     if (g && !group_name_ok(g))
         return invalid(e, 422, "group must be 1-64 letters, digits, '.', "
-                               "'_' or '-'");
+                               "'_' or '-', starting with a letter or digit");
     if (g)
         *out = g;
     return 0;
@@ -729,15 +730,20 @@ static void task_action(tl__http_req_t *r, int64_t id, const char *action)
 
 static void task_logs(tl__http_req_t *r, int64_t id)
 {
-    long tail = 100;
+    long tail = 100, from = -1, limit = 0;
     const char *q = tl__http_query(r, "tail");
-    if (q && parse_long(q, 0, 1000000, &tail)) {
+    const char *f = tl__http_query(r, "from");
+    const char *l = tl__http_query(r, "limit");
+    if ((q && parse_long(q, 0, 1000000, &tail)) ||
+        (f && parse_long(f, 0, 100000000, &from)) ||
+        (l && parse_long(l, 1, 1000000, &limit))) {
         tl__http_reply_errorf(r, 400, "bad_request",
-                              "tail must be 0 to 1000000");
+                              "tail must be 0 to 1000000, from a line "
+                              "number, limit 1 to 1000000");
         return;
     }
     json_t *out;
-    int rc = tl__mgr_logs_json(r->m, id, tail, &out);
+    int rc = tl__mgr_logs_json(r->m, id, tail, from, limit, &out);
     if (rc)
         tl__http_reply_error(r, rc);
     else
@@ -868,35 +874,94 @@ static void clean(tl__http_req_t *r)
                                  json_pack("{s:I}", "removed", removed));
 }
 
+/* ---- dashboard, metrics and stats (docs/dashboard.md) -------------------- */
+
+/* GET /api/stats: counts and groups; the event streams' numbers ("server");
+ * totals since the daemon started ("totals"); with ?recent=N (1..5000) a
+ * summary of the newest N tasks for the dashboard's charts ("recent"). */
 static void stats(tl__http_req_t *r)
 {
+    long window = 0;
+    const char *q = tl__http_query(r, "recent");
+    if (q && parse_long(q, 1, 5000, &window)) {
+        tl__http_reply_errorf(r, 400, "bad_request",
+                              "recent must be 1 to 5000");
+        return;
+    }
     tl_filter_t f = {.state = -1, .limit = 1};
-    json_t *list, *groups;
+    json_t *list, *groups, *recent = NULL;
     int rc = tl__mgr_list_json(r->m, &f, &list);
     if (!rc && (rc = tl__mgr_groups_json(r->m, &groups)))
         json_decref(list);
+    if (!rc && window &&
+        (rc = tl__metrics_recent_json(r->m, (int)window, &recent))) {
+        json_decref(list);
+        json_decref(groups);
+    }
     if (rc) {
         tl__http_reply_error(r, rc);
         return;
     }
-    json_t *out = json_pack("{s:O, s:O}", "counts",
+    json_t *out = json_pack("{s:O, s:O, s:o, s:o}", "counts",
                             json_object_get(list, "counts"), "groups",
-                            json_object_get(groups, "groups"));
+                            json_object_get(groups, "groups"), "server",
+                            tl__sse_stats_json(r->server), "totals",
+                            tl__metrics_summary_json());
+    if (out && recent)
+        json_object_set_new(out, "recent", recent);
+    else
+        json_decref(recent);
     json_decref(list);
     json_decref(groups);
-    tl__http_reply_json(r, 200, out);
+    if (!out)
+        tl__http_reply_errorf(r, 500, "out_of_memory", "out of memory");
+    else
+        tl__http_reply_json(r, 200, out);
 }
 
-static void dashboard(tl__http_req_t *r)
+/* GET /metrics: Prometheus text format 0.0.4. */
+static void metrics(tl__http_req_t *r)
 {
+    tl__metrics_live_t live;
+    tl__sse_live(r->server, &live);
+    struct evbuffer *b = evhttp_request_get_output_buffer(r->req);
+    int rc = tl__metrics_render(r->m, &live, b);
+    if (rc) {
+        evbuffer_drain(b, evbuffer_get_length(b));
+        tl__http_reply_error(r, rc);
+        return;
+    }
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-    evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+    evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; "
+                                         "charset=utf-8");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_send_reply(r->req, 200, "OK", NULL);
+}
+
+/* The dashboard's files. Scripts and styles come only from here: no inline
+ * script runs, so even text that slipped into the page as HTML could not
+ * run anything. */
+static void web_file(tl__http_req_t *r, const char *name)
+{
+    tl__web_asset_t a;
+    if (tl__web_find(name, &a)) {
+        tl__http_reply_errorf(r, 404, "not_found", "no such path: %.200s",
+                              r->path);
+        return;
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    evhttp_add_header(h, "Content-Type", a.content_type);
     evhttp_add_header(h, "Content-Security-Policy",
-                      "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-                      "script-src 'self' 'unsafe-inline'");
+                      "default-src 'none'; script-src 'self'; "
+                      "style-src 'self'; img-src 'self' data:; "
+                      "connect-src 'self'; base-uri 'none'; "
+                      "form-action 'self'; frame-ancestors 'none'");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    evbuffer_add_reference(evhttp_request_get_output_buffer(r->req),
-                           tl__web_index, tl__web_index_len, NULL, NULL);
+    evhttp_add_header(h, "X-Frame-Options", "DENY");
+    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evbuffer_add_reference(evhttp_request_get_output_buffer(r->req), a.data,
+                           a.len, NULL, NULL);
     evhttp_send_reply(r->req, 200, "OK", NULL);
 }
 
@@ -930,10 +995,17 @@ static void route_api(tl__http_req_t *r)
 void tl__api_route(tl__http_req_t *r)
 {
     if (r->nparts == 0) {
-        is(r, EVHTTP_REQ_GET) ? dashboard(r) : method_not_allowed(r);
+        is(r, EVHTTP_REQ_GET) ? web_file(r, "") : method_not_allowed(r);
+    } else if (r->nparts == 1 && strcmp(r->parts[0], "healthz") == 0 &&
+               !is(r, EVHTTP_REQ_GET) && !is(r, EVHTTP_REQ_HEAD)) {
+        method_not_allowed(r);
     } else if (r->nparts == 1 && strcmp(r->parts[0], "healthz") == 0) {
         tl__http_reply_json(
             r, 200, json_pack("{s:b, s:s}", "ok", 1, "version", TL_VERSION));
+    } else if (r->nparts == 1 && strcmp(r->parts[0], "metrics") == 0) {
+        is(r, EVHTTP_REQ_GET) ? metrics(r) : method_not_allowed(r);
+    } else if (r->nparts == 1 && is(r, EVHTTP_REQ_GET)) {
+        web_file(r, r->parts[0]);
     } else if (r->nparts >= 2 && strcmp(r->parts[0], "api") == 0) {
         route_api(r);
     } else {

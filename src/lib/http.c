@@ -10,11 +10,15 @@
  * (tl__http_reply_committed): nothing is acknowledged before it is durable.
  * SSE clients are a list fed by one manager subscription; a client whose
  * unsent output passes a cap is dropped, so a slow reader never holds the
- * daemon's memory or time. Bodies are capped (1 MiB; evhttp itself refuses
+ * daemon's memory or time. Recent events stay in a bounded ring, so a
+ * client that reconnects with Last-Event-ID gets what it missed (see the
+ * SSE section). Each answered request is counted for /metrics by route,
+ * method and status, with its latency. Bodies are capped (1 MiB; evhttp itself refuses
  * a declared length over 8 MiB before reading it), JSON depth is capped,
  * and idle connections time out.
  */
 #include "http.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <errno.h>
@@ -30,11 +34,19 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SSE_MAX_CLIENTS 256
 #define SSE_MAX_PENDING (4 << 20)
 #define SSE_PING_S 15
+#define SSE_RETRY_MS 2000
+#define SSE_RING_EVENTS 8192
+#define SSE_RING_BYTES (16 << 20)
+#define SSE_REPLAY_CHUNK (256 << 10)
+#define SSE_MAX_WRITE (1 << 20)
+#define SSE_MAX_FILTER 4096
+#define SSE_MAX_FILTER_TASKS 256
 #define HTTP_HARD_MAX_BODY (8 << 20)
 #define HTTP_MAX_HEADERS (64 << 10)
 #define HTTP_TIMEOUT_S 60
@@ -45,13 +57,30 @@ typedef struct door {
     bool trusted;
 } door_t;
 
+/* What a client of /api/events asked for; NULL or 0: anything. */
+typedef struct sse_filter {
+    char *kinds, *groups, *types; /* comma-separated lists */
+    int64_t *tasks;
+    size_t ntasks;
+} sse_filter_t;
+
 typedef struct sse_client {
     tl_server_t *server;
     struct evhttp_request *req;
     struct evhttp_connection *conn;
-    int64_t task_id; /* 0: all */
+    int64_t task_id; /* the task of /api/tasks/ID/stream; 0: /api/events */
+    sse_filter_t filter;
+    bool replaying;  /* resuming: fed from the ring, not by on_event */
+    uint64_t cursor; /* while replaying: the last sequence number passed */
     struct sse_client *next;
 } sse_client_t;
+
+struct frame;
+typedef struct sse_ring {
+    struct frame **slot; /* SSE_RING_EVENTS, oldest at head */
+    size_t head, len, bytes;
+    uint64_t floor; /* the newest sequence number not in the ring */
+} sse_ring_t;
 
 struct tl_server {
     tl_manager_t *m;
@@ -63,6 +92,10 @@ struct tl_server {
     sse_client_t *clients;
     int nclients;
     struct event *ping_ev;
+    char epoch[17]; /* this run's id: event ids are EPOCH-SEQ */
+    sse_ring_t ring;
+    struct evbuffer *scratch; /* frames on their way to one client */
+    int64_t started_mono_ms;
 };
 
 /* ---- replies ------------------------------------------------------------ */
@@ -312,9 +345,12 @@ static int split_path(tl__http_req_t *r)
         r->has_query = true;
     }
     const char *p = evhttp_uri_get_path(u);
-    r->path = evhttp_uridecode(p && *p ? p : "/", 0, NULL);
+    size_t decoded = 0;
+    r->path = evhttp_uridecode(p && *p ? p : "/", 0, &decoded);
     evhttp_uri_free(u);
-    if (!r->path || strlen(r->path) != strcspn(r->path, "\r\n"))
+    /* No NUL (%00) to cut a name short, no CR or LF to forge a header. */
+    if (!r->path || strlen(r->path) != decoded ||
+        decoded != strcspn(r->path, "\r\n"))
         return -1;
     for (char *s = strtok(r->path, "/"); s; s = strtok(NULL, "/")) {
         if (r->nparts == TL__HTTP_MAX_PATH_PARTS)
@@ -324,14 +360,107 @@ static int split_path(tl__http_req_t *r)
     return 0;
 }
 
+/* ---- request metrics ---------------------------------------------------- */
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    default:
+        return "other";
+    }
+}
+
+static void http_observe(tl__http_req_t *r, int status)
+{
+    tl__metrics_observe_http((tl__route_t)r->route, method_name(r->method),
+                             status, (double)(mono_us() - r->t0_us) / 1e6);
+}
+
+/* The answer's last byte is written (the request may have waited for a
+ * commit). Route, method and arrival time ride in the callback's pointer:
+ * nothing to allocate, nothing to leak when the client goes away first.
+ * Bits: 0-51 arrival in us (mod 2^52), 52-56 route, 57-61 the method's bit
+ * number (evhttp methods are bit flags). */
+#if UINTPTR_MAX > 0xffffffffu
+#define OBS_TIME_MASK ((UINT64_C(1) << 52) - 1)
+static void on_complete(struct evhttp_request *req, void *arg)
+{
+    uint64_t v = (uint64_t)(uintptr_t)arg;
+    int64_t t0 = (int64_t)(v & OBS_TIME_MASK);
+    int64_t now = (int64_t)((uint64_t)mono_us() & OBS_TIME_MASK);
+    enum evhttp_cmd_type method = (enum evhttp_cmd_type)(1u << ((v >> 57) &
+                                                                0x1f));
+    tl__metrics_observe_http((tl__route_t)((v >> 52) & 0x1f),
+                             method_name(method),
+                             evhttp_request_get_response_code(req),
+                             (double)(now >= t0 ? now - t0 : 0) / 1e6);
+}
+
+static void observe_on_complete(tl__http_req_t *r)
+{
+    unsigned bit = 0;
+    while (bit < 31 && (1u << bit) != (unsigned)r->method)
+        bit++;
+    uint64_t v = ((uint64_t)bit << 57) | ((uint64_t)(r->route & 0x1f) << 52) |
+                 ((uint64_t)r->t0_us & OBS_TIME_MASK);
+    evhttp_request_set_on_complete_cb(r->req, on_complete,
+                                      (void *)(uintptr_t)v);
+}
+#else /* no room for the time: counted, latency 0 */
+static void on_complete(struct evhttp_request *req, void *arg)
+{
+    uintptr_t v = (uintptr_t)arg;
+    tl__metrics_observe_http(
+        (tl__route_t)(v & 0x1f),
+        method_name((enum evhttp_cmd_type)(1u << ((v >> 5) & 0x1f))),
+        evhttp_request_get_response_code(req), 0);
+}
+
+static void observe_on_complete(tl__http_req_t *r)
+{
+    unsigned bit = 0;
+    while (bit < 31 && (1u << bit) != (unsigned)r->method)
+        bit++;
+    evhttp_request_set_on_complete_cb(
+        r->req, on_complete, (void *)(uintptr_t)((bit << 5) | (r->route & 0x1f)));
+}
+#endif
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     door_t *door = arg;
     tl__http_req_t r = {.req = req,
                         .server = door->server,
                         .m = door->server->m,
-                        .method = evhttp_request_get_command(req)};
-    if (split_path(&r) != 0) {
+                        .method = evhttp_request_get_command(req),
+                        .route = TL__ROUTE_OTHER,
+                        .t0_us = mono_us()};
+    int split = split_path(&r);
+    if (split == 0)
+        r.route = (int)tl__metrics_route(r.parts, r.nparts);
+    observe_on_complete(&r);
+    if (split != 0) {
         tl__http_reply_errorf(&r, 400, "bad_request", "malformed URI");
     } else if (authorize(&r, door->trusted)) {
         tl__api_route(&r);
@@ -343,6 +472,279 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 /* ---- SSE ---------------------------------------------------------------- */
 
+/*
+ * Every event becomes one frame ("id: EPOCH-SEQ\nevent: TYPE\ndata: ...\n\n")
+ * built once, kept in a ring for replay and shared by reference with every
+ * client's output buffer (evbuffer_add_reference): a frame is freed when
+ * the ring and the last buffer holding it let it go. The ring is bounded in
+ * frames and in bytes; `floor` is the newest sequence number it no longer
+ * holds (evicted, or emitted before this server started), so a client that
+ * last saw SEQ >= floor of this epoch can be replayed without loss.
+ *
+ * A resuming client replays from the ring in chunks: the next chunk goes
+ * when the previous one has been written to the socket (libevent's chunk
+ * callback), so a long replay neither piles up in memory nor counts as a
+ * slow reader. While it replays it receives nothing else (live events join
+ * the ring it reads), and it goes live when it reaches the ring's head. If
+ * the ring moves past its cursor meanwhile, it gets `reset`.
+ */
+
+typedef struct frame {
+    int refs;
+    uint64_t seq;
+    int64_t task_id;
+    const char *type, *kind, *group; /* in the same block; kind and group
+                                        NULL when unknown */
+    size_t len;
+    char text[]; /* the frame, then type, kind, group, each NUL-ended */
+} frame_t;
+
+static void frame_unref(frame_t *f)
+{
+    if (f && --f->refs == 0)
+        free(f);
+}
+
+static void frame_cleanup(const void *data, size_t len, void *extra)
+{
+    frame_unref(extra);
+}
+
+/* The frame goes to b by reference: b then holds one reference. */
+static void frame_add(struct evbuffer *b, frame_t *f)
+{
+    f->refs++;
+    if (evbuffer_add_reference(b, f->text, f->len, frame_cleanup, f) != 0)
+        f->refs--;
+}
+
+static void ring_push(sse_ring_t *r, frame_t *f)
+{
+    while (r->len && (r->len == SSE_RING_EVENTS ||
+                      r->bytes + f->len > SSE_RING_BYTES)) {
+        frame_t *old = r->slot[r->head];
+        r->slot[r->head] = NULL;
+        r->head = (r->head + 1) % SSE_RING_EVENTS;
+        r->len--;
+        r->bytes -= old->len;
+        r->floor = old->seq;
+        frame_unref(old);
+    }
+    r->slot[(r->head + r->len) % SSE_RING_EVENTS] = f;
+    r->len++;
+    r->bytes += f->len;
+    f->refs++;
+}
+
+static frame_t *ring_at(const sse_ring_t *r, size_t i)
+{
+    return r->slot[(r->head + i) % SSE_RING_EVENTS];
+}
+
+/* The index of the first frame with a sequence number above seq. */
+static size_t ring_after(const sse_ring_t *r, uint64_t seq)
+{
+    size_t lo = 0, hi = r->len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ring_at(r, mid)->seq <= seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void ring_clear(sse_ring_t *r)
+{
+    while (r->len) {
+        frame_unref(r->slot[r->head]);
+        r->head = (r->head + 1) % SSE_RING_EVENTS;
+        r->len--;
+    }
+    free(r->slot);
+    r->slot = NULL;
+}
+
+/* Kind and group of the event's task: from its job, else from the event's
+ * data when that is a task. */
+static void event_labels(tl_server_t *s, const tl_event_t *ev, json_t **tmp,
+                         const char **kind, const char **group)
+{
+    tl__job_t *j = ev->task_id ? tl__map_get(&s->m->jobs, ev->task_id) : NULL;
+    *kind = *group = NULL;
+    *tmp = NULL;
+    if (j) {
+        *kind = j->task->kind;
+        *group = j->task->group;
+        return;
+    }
+    if (strcmp(ev->type, "task.log") == 0 || !ev->data_json)
+        return;
+    *tmp = json_loads(ev->data_json, 0, NULL);
+    *kind = json_string_value(json_object_get(*tmp, "kind"));
+    *group = json_string_value(json_object_get(*tmp, "group"));
+}
+
+static frame_t *frame_new(tl_server_t *s, const tl_event_t *ev)
+{
+    json_t *tmp;
+    const char *kind, *group;
+    event_labels(s, ev, &tmp, &kind, &group);
+    const char *data = ev->data_json ? ev->data_json : "null";
+    size_t tl = strlen(ev->type), kl = kind ? strlen(kind) : 0,
+           gl = group ? strlen(group) : 0;
+    int n = snprintf(NULL, 0, "id: %s-%llu\nevent: %s\ndata: %s\n\n",
+                     s->epoch, (unsigned long long)ev->seq, ev->type, data);
+    frame_t *f = n < 0 ? NULL
+                       : malloc(sizeof(*f) + (size_t)n + 1 + tl + 1 + kl + 1 +
+                                gl + 1);
+    if (f) {
+        *f = (frame_t){.refs = 1, /* the caller's */
+                       .seq = ev->seq,
+                       .task_id = ev->task_id,
+                       .len = (size_t)n};
+        snprintf(f->text, (size_t)n + 1, "id: %s-%llu\nevent: %s\ndata: %s\n\n",
+                 s->epoch, (unsigned long long)ev->seq, ev->type, data);
+        char *p = f->text + n + 1;
+        f->type = memcpy(p, ev->type, tl + 1);
+        p += tl + 1;
+        f->kind = kind ? memcpy(p, kind, kl + 1) : NULL;
+        p += kl + 1;
+        f->group = group ? memcpy(p, group, gl + 1) : NULL;
+    }
+    json_decref(tmp);
+    return f;
+}
+
+/* ---- filters: ?kind=a,b &group=g &task=1,2 &type=task.failed,-task.log */
+
+/* Whether the comma-separated list has the item. */
+static bool list_has(const char *list, const char *item, size_t n)
+{
+    for (const char *p = list; p && *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && memcmp(p, item, n) == 0)
+            return true;
+        p += len + (p[len] == ',');
+    }
+    return false;
+}
+
+static bool type_ok(const char *types, const char *type)
+{
+    bool include = false, included = false;
+    size_t n = strlen(type);
+    for (const char *p = types; p && *p;) {
+        size_t len = strcspn(p, ",");
+        bool exclude = *p == '-';
+        const char *name = p + exclude;
+        size_t nlen = len - exclude;
+        bool hit = nlen == n && memcmp(name, type, n) == 0;
+        if (exclude && hit)
+            return false;
+        if (!exclude && len) {
+            include = true;
+            included |= hit;
+        }
+        p += len + (p[len] == ',');
+    }
+    return !include || included;
+}
+
+static bool filter_ok(const sse_client_t *c, const frame_t *f)
+{
+    if (c->task_id)
+        return f->task_id == c->task_id;
+    const sse_filter_t *q = &c->filter;
+    if (q->types && !type_ok(q->types, f->type))
+        return false;
+    /* Unknown kind or group (a deleted task): let it through, so clients
+     * can forget the task. */
+    if (q->kinds && f->kind && !list_has(q->kinds, f->kind, strlen(f->kind)))
+        return false;
+    if (q->groups && f->group &&
+        !list_has(q->groups, f->group, strlen(f->group)))
+        return false;
+    if (q->ntasks) {
+        size_t i = 0;
+        while (i < q->ntasks && q->tasks[i] != f->task_id)
+            i++;
+        if (i == q->ntasks)
+            return false;
+    }
+    return true;
+}
+
+static void filter_free(sse_filter_t *q)
+{
+    free(q->kinds);
+    free(q->groups);
+    free(q->types);
+    free(q->tasks);
+}
+
+static int filter_list(tl__http_req_t *r, const char *name, char **out)
+{
+    const char *v = tl__http_query(r, name);
+    if (!v || !*v)
+        return 0;
+    if (strlen(v) > SSE_MAX_FILTER) {
+        tl__http_reply_errorf(r, 400, "bad_request", "%s is over %d bytes",
+                              name, SSE_MAX_FILTER);
+        return -1;
+    }
+    *out = strdup(v);
+    if (!*out) {
+        tl__http_reply_errorf(r, 500, "out_of_memory", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int filter_tasks(tl__http_req_t *r, sse_filter_t *q)
+{
+    const char *v = tl__http_query(r, "task");
+    if (!v || !*v)
+        return 0;
+    q->tasks = calloc(SSE_MAX_FILTER_TASKS, sizeof(*q->tasks));
+    if (!q->tasks) {
+        tl__http_reply_errorf(r, 500, "out_of_memory", "out of memory");
+        return -1;
+    }
+    for (const char *p = v; *p;) {
+        char *end;
+        errno = 0;
+        long long id = strtoll(p, &end, 10);
+        if (errno || id <= 0 || end == p || (*end && *end != ',') ||
+            q->ntasks == SSE_MAX_FILTER_TASKS) {
+            tl__http_reply_errorf(r, 400, "bad_request",
+                                  "task must be up to %d task ids, "
+                                  "comma-separated",
+                                  SSE_MAX_FILTER_TASKS);
+            return -1;
+        }
+        q->tasks[q->ntasks++] = id;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+/* Reads the filters of /api/events; on error it has answered. */
+static int filter_parse(tl__http_req_t *r, sse_filter_t *q)
+{
+    if (filter_list(r, "kind", &q->kinds) ||
+        filter_list(r, "group", &q->groups) ||
+        filter_list(r, "type", &q->types) || filter_tasks(r, q)) {
+        filter_free(q);
+        *q = (sse_filter_t){0};
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- clients ------------------------------------------------------------ */
+
 static void sse_remove(sse_client_t *c)
 {
     tl_server_t *s = c->server;
@@ -353,12 +755,19 @@ static void sse_remove(sse_client_t *c)
             break;
         }
     }
+    filter_free(&c->filter);
     free(c);
 }
 
 static void sse_on_close(struct evhttp_connection *conn, void *arg)
 {
-    sse_remove(arg);
+    sse_client_t *c = arg;
+    /* When the client hung up, libevent detached the unfinished request
+     * from its connection and left it to us; otherwise (we dropped it, or
+     * the server stops) it frees the request with the connection. */
+    if (!evhttp_request_get_connection(c->req))
+        evhttp_request_free(c->req);
+    sse_remove(c);
 }
 
 static void sse_end(sse_client_t *c)
@@ -368,10 +777,17 @@ static void sse_end(sse_client_t *c)
     sse_remove(c);
 }
 
-static bool sse_too_slow(sse_client_t *c)
+static size_t sse_pending(sse_client_t *c)
 {
     struct bufferevent *bev = evhttp_connection_get_bufferevent(c->conn);
-    return evbuffer_get_length(bufferevent_get_output(bev)) > SSE_MAX_PENDING;
+    return evbuffer_get_length(bufferevent_get_output(bev));
+}
+
+/* Closes the connection of a reader that fell too far behind. */
+static void sse_drop(sse_client_t *c)
+{
+    tl__metrics_sse_dropped();
+    evhttp_connection_free(c->conn); /* its close callback removes c */
 }
 
 static void sse_frame(struct evbuffer *b, uint64_t seq, const char *type,
@@ -382,15 +798,17 @@ static void sse_frame(struct evbuffer *b, uint64_t seq, const char *type,
     evbuffer_add_printf(b, "event: %s\ndata: %s\n\n", type, data);
 }
 
-static void sse_send(sse_client_t *c, uint64_t seq, const char *type,
-                     const char *data)
+/* `reset`: the client must refetch; its id makes the next resume start
+ * from now. */
+static void sse_reset_frame(tl_server_t *s, struct evbuffer *b,
+                            const char *why)
 {
-    struct evbuffer *b = evbuffer_new();
-    if (!b)
-        return;
-    sse_frame(b, seq, type, data);
-    evhttp_send_reply_chunk(c->req, b);
-    evbuffer_free(b);
+    tl__metrics_sse_reset();
+    evbuffer_add_printf(b,
+                        "id: %s-%llu\nevent: reset\ndata: {\"epoch\":\"%s\","
+                        "\"seq\":%llu,\"reason\":\"%s\"}\n\n",
+                        s->epoch, (unsigned long long)s->m->event_seq,
+                        s->epoch, (unsigned long long)s->m->event_seq, why);
 }
 
 static bool is_final_event(const char *type)
@@ -401,40 +819,106 @@ static bool is_final_event(const char *type)
            strcmp(type, "task.deleted") == 0;
 }
 
+static void replay_step(sse_client_t *c);
+
+static void replay_written(struct evhttp_connection *conn, void *arg)
+{
+    replay_step(arg);
+}
+
+/* Sends the next chunk of a resuming client's replay, or takes it live. */
+static void replay_step(sse_client_t *c)
+{
+    tl_server_t *s = c->server;
+    sse_ring_t *r = &s->ring;
+    if (!c->replaying)
+        return;
+    struct evbuffer *b = s->scratch;
+    if (c->cursor < r->floor) { /* the ring moved past it meanwhile */
+        c->replaying = false;
+        sse_reset_frame(s, b, "too_far_behind");
+        evhttp_send_reply_chunk(c->req, b);
+        return;
+    }
+    size_t i = ring_after(r, c->cursor), bytes = 0;
+    uint64_t sent = 0;
+    for (; i < r->len && bytes < SSE_REPLAY_CHUNK; i++) {
+        frame_t *f = ring_at(r, i);
+        c->cursor = f->seq;
+        if (!filter_ok(c, f))
+            continue;
+        frame_add(b, f);
+        bytes += f->len;
+        sent++;
+    }
+    tl__metrics_sse_replayed(sent);
+    if (i == r->len) {
+        c->replaying = false; /* caught up: on_event feeds it from now */
+        evhttp_send_reply_chunk(c->req, b);
+    } else {
+        evhttp_send_reply_chunk_with_cb(c->req, b, replay_written, c);
+    }
+    evbuffer_drain(b, evbuffer_get_length(b));
+}
+
 static void on_event(const tl_event_t *ev, void *ud)
 {
     tl_server_t *s = ud;
+    tl__metrics_count_event(ev->type);
+    frame_t *f = frame_new(s, ev);
+    if (!f) { /* out of memory: whoever would have needed it must reset */
+        s->ring.floor = ev->seq;
+        return;
+    }
+    ring_push(&s->ring, f);
     for (sse_client_t *c = s->clients, *next; c; c = next) {
         next = c->next;
-        if (c->task_id && c->task_id != ev->task_id)
+        if (c->replaying || !filter_ok(c, f))
             continue;
-        if (sse_too_slow(c)) {
-            evhttp_connection_free(c->conn); /* closecb removes c */
+        if (sse_pending(c) > SSE_MAX_PENDING) {
+            sse_drop(c);
             continue;
         }
-        sse_send(c, ev->seq, ev->type, ev->data_json);
+        frame_add(s->scratch, f);
+        evhttp_send_reply_chunk(c->req, s->scratch);
+        evbuffer_drain(s->scratch, evbuffer_get_length(s->scratch));
         if (c->task_id && is_final_event(ev->type))
             sse_end(c);
     }
+    frame_unref(f); /* the ring and the buffers hold it now */
 }
 
+/* A comment every SSE_PING_S keeps proxies and clients from timing out.
+ * It carries the current id (an id alone dispatches no event but moves
+ * the browser's Last-Event-ID), so a filtered client that saw no event for
+ * a long time still resumes from now, not from its last match. */
 static void on_ping(evutil_socket_t fd, short what, void *arg)
 {
     tl_server_t *s = arg;
-    struct evbuffer *b = evbuffer_new();
-    for (sse_client_t *c = s->clients; b && c; c = c->next) {
-        evbuffer_add(b, ": ping\n\n", 8);
-        evhttp_send_reply_chunk(c->req, b);
+    for (sse_client_t *c = s->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->replaying)
+            continue;
+        if (sse_pending(c) > SSE_MAX_PENDING) {
+            sse_drop(c);
+            continue;
+        }
+        if (c->task_id)
+            evbuffer_add(s->scratch, ": ping\n\n", 8);
+        else
+            evbuffer_add_printf(s->scratch, ": ping\nid: %s-%llu\n\n",
+                                s->epoch,
+                                (unsigned long long)s->m->event_seq);
+        evhttp_send_reply_chunk(c->req, s->scratch);
+        evbuffer_drain(s->scratch, evbuffer_get_length(s->scratch));
     }
-    if (b)
-        evbuffer_free(b);
 }
 
 static void frame_logs(struct evbuffer *b, tl_manager_t *m, int64_t id,
                        long tail)
 {
     json_t *logs;
-    if (tail <= 0 || tl__mgr_logs_json(m, id, tail, &logs) != 0)
+    if (tail <= 0 || tl__mgr_logs_json(m, id, tail, -1, 0, &logs) != 0)
         return;
     size_t i;
     json_t *line;
@@ -449,13 +933,63 @@ static void frame_logs(struct evbuffer *b, tl_manager_t *m, int64_t id,
     json_decref(logs);
 }
 
-/* The first frames of a stream: a comment, and for one task its snapshot and
- * log tail. *final says the task has ended already. */
+/* Parses "EPOCH-SEQ" of this server's epoch; false for anything else. */
+static bool parse_event_id(tl_server_t *s, const char *id, uint64_t *seq)
+{
+    size_t el = strlen(s->epoch);
+    if (!id || strncmp(id, s->epoch, el) != 0 || id[el] != '-')
+        return false;
+    const char *p = id + el + 1;
+    if (!*p || strspn(p, "0123456789") != strlen(p) || strlen(p) > 19)
+        return false;
+    *seq = strtoull(p, NULL, 10);
+    return true;
+}
+
+/* Where a client of /api/events starts. With a Last-Event-ID (header, or
+ * ?last_event_id= for clients that cannot set headers) of this epoch that
+ * the ring still covers, it resumes; an id it cannot honour gets `reset`;
+ * no id gets `hello` with the current id. */
+static void resume_point(tl__http_req_t *r, struct evbuffer *b,
+                         uint64_t *cursor, bool *replay)
+{
+    tl_server_t *s = r->server;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
+    const char *last = evhttp_find_header(h, "Last-Event-ID");
+    if (!last || !*last)
+        last = tl__http_query(r, "last_event_id");
+    uint64_t seq = 0, now = s->m->event_seq;
+    *replay = false;
+    if (!last || !*last) {
+        evbuffer_add_printf(b,
+                            "id: %s-%llu\nevent: hello\ndata: {\"epoch\":"
+                            "\"%s\",\"seq\":%llu,\"resumed\":false}\n\n",
+                            s->epoch, (unsigned long long)now, s->epoch,
+                            (unsigned long long)now);
+    } else if (!parse_event_id(s, last, &seq)) {
+        sse_reset_frame(s, b, "unknown_epoch"); /* another daemon's id */
+    } else if (seq < s->ring.floor || seq > now) {
+        sse_reset_frame(s, b, "too_old");
+    } else {
+        /* No id: the client's Last-Event-ID stays until replayed events
+         * move it. */
+        evbuffer_add_printf(b,
+                            "event: hello\ndata: {\"epoch\":\"%s\",\"seq\":"
+                            "%llu,\"resumed\":true,\"from\":%llu}\n\n",
+                            s->epoch, (unsigned long long)now,
+                            (unsigned long long)seq);
+        *cursor = seq;
+        *replay = true;
+    }
+}
+
+/* The first frames of a stream: a comment and the reconnection delay; for
+ * one task its snapshot and log tail. *final says the task has ended. */
 static int first_frames(tl__http_req_t *r, int64_t task_id, long log_tail,
                         struct evbuffer *b, bool *final)
 {
     *final = false;
-    evbuffer_add_printf(b, ": tasklight\n\n"); /* a comment, not an event */
+    evbuffer_add_printf(b, ": tasklight\nretry: %d\n\n", SSE_RETRY_MS);
     if (!task_id)
         return 0;
     json_t *snap;
@@ -488,9 +1022,16 @@ static void sse_headers(tl__http_req_t *r)
 int tl__sse_start(tl__http_req_t *r, int64_t task_id, long log_tail)
 {
     tl_server_t *s = r->server;
-    bool final;
+    bool final = false, replay = false;
+    uint64_t cursor = 0;
+    sse_filter_t filter = {0};
+    if (!task_id && filter_parse(r, &filter))
+        return TL_EINVAL;
     struct evbuffer *b = evbuffer_new();
     int rc = b ? first_frames(r, task_id, log_tail, b, &final) : TL_ENOMEM;
+    if (!rc && !task_id)
+        resume_point(r, b, &cursor, &replay);
+    sse_client_t *c = NULL;
     if (rc) {
         tl__http_reply_error(r, rc);
     } else if (final) { /* nothing will follow: one plain answer */
@@ -501,27 +1042,58 @@ int tl__sse_start(tl__http_req_t *r, int64_t task_id, long log_tail)
         tl__http_reply_errorf(r, 429, "limit_reached",
                               "too many event streams (%d)",
                               SSE_MAX_CLIENTS);
+    } else if (!(c = calloc(1, sizeof(*c)))) {
+        rc = TL_ENOMEM;
+        tl__http_reply_errorf(r, 500, "out_of_memory", "out of memory");
     } else {
-        sse_client_t *c = calloc(1, sizeof(*c));
-        if (!c) {
-            rc = TL_ENOMEM;
-            tl__http_reply_errorf(r, 500, "out_of_memory", "out of memory");
-        } else {
-            *c = (sse_client_t){s, r->req,
-                                evhttp_request_get_connection(r->req),
-                                task_id, s->clients};
-            s->clients = c;
-            s->nclients++;
-            sse_headers(r);
-            evhttp_connection_set_timeout(c->conn, 24 * 3600);
-            evhttp_send_reply_start(r->req, 200, "OK");
-            evhttp_connection_set_closecb(c->conn, sse_on_close, c);
-            evhttp_send_reply_chunk(r->req, b);
-        }
+        *c = (sse_client_t){.server = s,
+                            .req = r->req,
+                            .conn = evhttp_request_get_connection(r->req),
+                            .task_id = task_id,
+                            .filter = filter,
+                            .cursor = cursor,
+                            .replaying = replay,
+                            .next = s->clients};
+        filter = (sse_filter_t){0};
+        s->clients = c;
+        s->nclients++;
+        sse_headers(r);
+        evhttp_connection_set_timeout(c->conn, 24 * 3600);
+        /* libevent writes 16 KiB per socket per loop turn by default: a
+         * busy stream needs more to keep up with what it is sent. */
+        bufferevent_set_max_single_write(
+            evhttp_connection_get_bufferevent(c->conn), SSE_MAX_WRITE);
+        /* A stream is counted when it starts, not when it ends. */
+        evhttp_request_set_on_complete_cb(r->req, NULL, NULL);
+        http_observe(r, 200);
+        evhttp_send_reply_start(r->req, 200, "OK");
+        evhttp_connection_set_closecb(c->conn, sse_on_close, c);
+        evhttp_send_reply_chunk(r->req, b);
+        replay_step(c);
     }
+    filter_free(&filter);
     if (b)
         evbuffer_free(b);
     return rc;
+}
+
+json_t *tl__sse_stats_json(tl_server_t *s)
+{
+    return json_pack("{s:s, s:I, s:i, s:I, s:I, s:I, s:f}", "epoch", s->epoch,
+                     "event_seq", (json_int_t)s->m->event_seq, "sse_clients",
+                     s->nclients, "buffered_events", (json_int_t)s->ring.len,
+                     "buffered_bytes", (json_int_t)s->ring.bytes,
+                     "replay_floor", (json_int_t)s->ring.floor, "uptime_s",
+                     (double)(tl__mono_ms() - s->started_mono_ms) / 1e3);
+}
+
+void tl__sse_live(tl_server_t *s, tl__metrics_live_t *live)
+{
+    *live = (tl__metrics_live_t){
+        .sse_clients = s->nclients,
+        .ring_events = s->ring.len,
+        .ring_bytes = s->ring.bytes,
+        .uptime_s = (double)(tl__mono_ms() - s->started_mono_ms) / 1e3};
 }
 
 /* ---- listeners ---------------------------------------------------------- */
@@ -669,8 +1241,31 @@ static int load_token(tl_server_t *s)
     return rc;
 }
 
-static int start_ping(tl_server_t *s)
+/* A random epoch per run: ids of another run are told apart. */
+static void make_epoch(tl_server_t *s)
 {
+    unsigned char raw[4];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, raw, sizeof(raw)) != (ssize_t)sizeof(raw)) {
+        uint32_t x = (uint32_t)tl__now_ms() ^ ((uint32_t)getpid() << 16) ^
+                     (uint32_t)mono_us();
+        memcpy(raw, &x, sizeof(raw));
+    }
+    if (fd >= 0)
+        close(fd);
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(s->epoch + 2 * i, 3, "%02x", raw[i]);
+}
+
+static int start_events(tl_server_t *s)
+{
+    make_epoch(s);
+    s->started_mono_ms = tl__mono_ms();
+    s->ring.slot = calloc(SSE_RING_EVENTS, sizeof(*s->ring.slot));
+    s->ring.floor = s->m->event_seq; /* what came before is not kept */
+    s->scratch = evbuffer_new();
+    if (!s->ring.slot || !s->scratch)
+        return TL_ENOMEM;
     s->ping_ev = event_new(s->m->base, -1, EV_PERSIST, on_ping, s);
     struct timeval tv = {SSE_PING_S, 0};
     if (!s->ping_ev || event_add(s->ping_ev, &tv))
@@ -694,7 +1289,7 @@ static int start(tl_server_t *s, const tl_server_options_t *o)
     rc = rc ? rc : bind_unix(s);
     if (!rc && *listen_addr)
         rc = bind_tcp(s, listen_addr);
-    return rc ? rc : start_ping(s);
+    return rc ? rc : start_events(s);
 }
 
 int tl_server_start(tl_manager_t *m, const tl_server_options_t *o,
@@ -748,6 +1343,9 @@ void tl_server_stop(tl_server_t *s)
         evhttp_free(s->unix_door.http);
     if (s->tcp_door.http)
         evhttp_free(s->tcp_door.http);
+    ring_clear(&s->ring); /* after the buffers that shared its frames */
+    if (s->scratch)
+        evbuffer_free(s->scratch);
     if (s->socket_path)
         unlink(s->socket_path);
     free(s->socket_path);

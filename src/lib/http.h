@@ -25,6 +25,8 @@ typedef struct tl__http_req {
     int nparts;
     struct evkeyvalq query;
     bool has_query;
+    int route;     /* a tl__route_t (metrics.h), for /metrics */
+    int64_t t0_us; /* arrival, monotonic */
 } tl__http_req_t;
 
 /* Replies: each takes body (may be NULL) and ends the request. */
@@ -42,13 +44,28 @@ void tl__http_reply_errorf(tl__http_req_t *r, int status, const char *code,
 json_t *tl__http_body_json(tl__http_req_t *r);
 const char *tl__http_query(tl__http_req_t *r, const char *name);
 
-/* Starts an SSE stream for the request. task_id 0: every task. */
+/* Starts an SSE stream for the request. task_id 0: /api/events, with its
+ * filters (?kind= &group= &task= &type=) and resumption (Last-Event-ID or
+ * ?last_event_id=); else the stream of one task, its snapshot first and
+ * log_tail log lines. */
 int tl__sse_start(tl__http_req_t *r, int64_t task_id, long log_tail);
+/* The event streams' numbers for /api/stats: epoch, event_seq,
+ * sse_clients, buffered_events, buffered_bytes, replay_floor, uptime_s. */
+json_t *tl__sse_stats_json(tl_server_t *s);
+struct tl__metrics_live;
+/* The gauges only the server knows, for /metrics. */
+void tl__sse_live(tl_server_t *s, struct tl__metrics_live *live);
 
 /* api.c */
 void tl__api_route(tl__http_req_t *r);
-/* The dashboard (web.c). */
-extern const char tl__web_index[];
-extern const unsigned int tl__web_index_len;
+/* The dashboard's files (web.c), embedded at build time. */
+typedef struct tl__web_asset {
+    const char *name; /* "" for the page itself */
+    const char *content_type;
+    const char *data;
+    size_t len;
+} tl__web_asset_t;
+/* The file named name ("" for index.html) into *out; TL_ENOTFOUND. */
+int tl__web_find(const char *name, tl__web_asset_t *out);
 
 #endif

@@ -541,8 +541,8 @@ void tl__job_release_if_done(tl__job_t *j)
 {
     if (!tl_state_is_final(j->task->state) || j->proc || j->fctx)
         return;
-    /* Written at commit from the dirty list; freed there too. */
-    if (j->dirty)
+    /* Written at commit from the dirty list; freed once it held. */
+    if (j->dirty || j->in_batch)
         return;
     tl__map_del(&j->m->jobs, j->task->id);
     tl__job_free(j);

@@ -81,6 +81,22 @@ void tl__mgr_after_commit(tl_manager_t *m, tl__after_commit_fn fn, void *ud)
     m->deferred_tail = &d->next;
 }
 
+int tl__idvec_push(tl__idvec_t *v, int64_t id)
+{
+    if (v->len == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        int64_t *ids = realloc(v->ids, cap * sizeof(*ids));
+        if (!ids)
+            return TL_ENOMEM;
+        v->ids = ids;
+        v->cap = cap;
+    }
+    v->ids[v->len++] = id;
+    return 0;
+}
+
+/* Writes the dirty jobs into the open transaction. They stay in memory
+ * (in the batch) until the commit says whether the writes held. */
 int tl__mgr_flush(tl_manager_t *m)
 {
     int rc = 0;
@@ -92,7 +108,8 @@ int tl__mgr_flush(tl_manager_t *m)
         j->dirty_next = NULL;
         if (!rc)
             rc = m->store->ops->update_task(m->store, j->task);
-        tl__job_release_if_done(j);
+        if (!j->in_batch && tl__idvec_push(&m->batch, j->task->id) == 0)
+            j->in_batch = true;
         j = next;
     }
     return rc;
@@ -111,6 +128,65 @@ static void run_deferred(tl_manager_t *m, int rc)
     }
 }
 
+/* A task created in a transaction that did not commit was never
+ * acknowledged: it goes, with anything it started. */
+static void drop_created(tl_manager_t *m)
+{
+    for (size_t i = 0; i < m->created.len; i++) {
+        int64_t id = m->created.ids[i];
+        tl__job_t *j = tl__map_get(&m->jobs, id);
+        if (!j || j->fctx)
+            continue;
+        if (j->proc) {
+            tl__proc_signal(j->proc, SIGKILL);
+            tl__map_del(&m->pids, tl__proc_pid(j->proc));
+        }
+        if (j->holds_slot)
+            tl__sched_release(j);
+        tl__map_del(&m->jobs, id);
+        tl__job_free(j);
+        tl__mgr_emit(m, "task.deleted", id, json_pack("{s:I}", "id", id));
+    }
+    m->created.len = 0;
+}
+
+static void on_retry_commit(evutil_socket_t fd, short what, void *arg)
+{
+    tl_manager_t *m = arg;
+    if (m->dirty)
+        tl__mgr_begin(m); /* the turn's end commits it */
+}
+
+/* After a failed commit (a full disk, say) memory is ahead of the store:
+ * the batch is written again a second later, until the store takes it. */
+static void keep_for_retry(tl_manager_t *m)
+{
+    for (size_t i = 0; i < m->batch.len; i++) {
+        tl__job_t *j = tl__map_get(&m->jobs, m->batch.ids[i]);
+        if (j) {
+            j->in_batch = false;
+            tl__mgr_touch(j);
+        }
+    }
+    m->batch.len = 0;
+    struct timeval tv = {1, 0};
+    if (m->retry_ev)
+        evtimer_add(m->retry_ev, &tv);
+}
+
+static void batch_committed(tl_manager_t *m)
+{
+    m->created.len = 0;
+    for (size_t i = 0; i < m->batch.len; i++) {
+        tl__job_t *j = tl__map_get(&m->jobs, m->batch.ids[i]);
+        if (j) {
+            j->in_batch = false;
+            tl__job_release_if_done(j);
+        }
+    }
+    m->batch.len = 0;
+}
+
 static int commit(tl_manager_t *m)
 {
     if (!m->in_txn)
@@ -118,13 +194,17 @@ static int commit(tl_manager_t *m)
     int rc = tl__mgr_flush(m);
     if (!rc)
         rc = m->store->ops->commit(m->store);
+    m->in_txn = false;
     if (rc) {
         fprintf(stderr, "tasklight: commit failed: %s\n",
                 m->store->ops->errmsg(m->store));
         store_error(m, rc);
         m->store->ops->rollback(m->store);
+        drop_created(m);
+        keep_for_retry(m);
+    } else {
+        batch_committed(m);
     }
-    m->in_txn = false;
     run_deferred(m, rc);
     return rc;
 }
@@ -363,7 +443,8 @@ static int make_events(tl_manager_t *m)
     if (!m->base)
         return TL_ENOMEM;
     m->sigchld_ev = evsignal_new(m->base, SIGCHLD, on_sigchld, m);
-    if (!m->sigchld_ev)
+    m->retry_ev = evtimer_new(m->base, on_retry_commit, m);
+    if (!m->sigchld_ev || !m->retry_ev)
         return TL_ENOMEM;
     if (event_add(m->sigchld_ev, NULL))
         return TL_EIO;
@@ -386,6 +467,8 @@ static void apply_defaults(tl_manager_options_t *o)
         o->log_cap_bytes = 16 << 20;
     if (o->retry_base_s <= 0 || !isfinite(o->retry_base_s))
         o->retry_base_s = 1;
+    if (o->max_queued <= 0)
+        o->max_queued = 1000000;
 }
 
 static int set_paths(tl_manager_t *m, const char *data_dir)
@@ -502,6 +585,10 @@ void tl_manager_close(tl_manager_t *m)
         event_free(m->sigchld_ev);
     if (m->stop_ev)
         event_free(m->stop_ev);
+    if (m->retry_ev)
+        event_free(m->retry_ev);
+    free(m->batch.ids);
+    free(m->created.ids);
     for (int i = 0; i < 2; i++)
         if (m->stop_pipe[i] >= 0)
             close(m->stop_pipe[i]);

@@ -63,6 +63,7 @@ typedef struct tl__job {
     struct event *progress_ev; /* a coalesced task.progress to send */
     int64_t last_progress_event;
     bool progress_unsaved; /* a progress tick awaits the periodic save */
+    bool in_batch;         /* written in the open transaction */
     tl__eta_t eta;
     tl__func_spec_t *fspec; /* function tasks: what to run */
     tl_ctx_t *fctx;         /* function tasks: while the function runs */
@@ -128,6 +129,9 @@ struct tl_manager {
     bool closing;
     bool draining; /* shutting down: nothing new starts */
     tl__idvec_t unsaved;       /* jobs with progress ticks not yet stored */
+    tl__idvec_t batch;         /* jobs written in the open transaction */
+    tl__idvec_t created;       /* tasks inserted in the open transaction */
+    struct event *retry_ev;    /* a failed commit is tried again */
     tl__kind_history_t *history;
     tl__pool_t *pool; /* worker threads for function tasks, made on need */
     tl__redactor_t *redactor;
@@ -143,6 +147,7 @@ int tl__mgr_begin(tl_manager_t *m); /* opens the turn's transaction */
 void tl__mgr_touch(tl__job_t *j);   /* job changed: write it at commit */
 /* Writes the dirty jobs into the open transaction (reads then see them). */
 int tl__mgr_flush(tl_manager_t *m);
+int tl__idvec_push(tl__idvec_t *v, int64_t id);
 /* fn(ud, rc) runs after this turn's commit (at once if nothing is
  * pending), rc the commit's result. */
 void tl__mgr_after_commit(tl_manager_t *m, tl__after_commit_fn fn, void *ud);

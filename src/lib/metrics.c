@@ -584,3 +584,216 @@ json_t *tl__metrics_summary_json(void)
     json_object_set_new(out, "kinds", kinds);
     return out;
 }
+
+/* ---- recent history, for the dashboard's charts ------------------------- */
+
+typedef struct finished {
+    const char *kind;
+    tl_state_t state;
+    int64_t finished_at; /* ms */
+    double run_s;
+} finished_t;
+
+static int by_kind_then_duration(const void *a, const void *b)
+{
+    const finished_t *x = a, *y = b;
+    int c = strcmp(x->kind, y->kind);
+    if (c)
+        return c;
+    return (x->run_s > y->run_s) - (x->run_s < y->run_s);
+}
+
+static int by_count_desc(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a,
+                                                      "finished"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b,
+                                                      "finished"));
+    return (y > x) - (y < x);
+}
+
+static double quantile(const double *sorted, size_t n, double q)
+{
+    if (n == 0)
+        return NAN;
+    double pos = q * (double)(n - 1);
+    size_t i = (size_t)pos;
+    double frac = pos - (double)i;
+    return i + 1 < n ? sorted[i] + frac * (sorted[i + 1] - sorted[i])
+                     : sorted[i];
+}
+
+static json_t *real_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* Per kind: counts by final state and the running time of completed
+ * tasks; the 20 kinds with most finished tasks. */
+static json_t *recent_kinds(finished_t *fs, size_t n)
+{
+    qsort(fs, n, sizeof(*fs), by_kind_then_duration);
+    json_t *rows = json_array();
+    double *d = malloc((n ? n : 1) * sizeof(*d));
+    for (size_t i = 0; rows && d && i < n;) {
+        size_t j = i, nd = 0, c[TL_STATE__COUNT] = {0};
+        double sum = 0;
+        for (; j < n && strcmp(fs[j].kind, fs[i].kind) == 0; j++) {
+            c[fs[j].state]++;
+            if (fs[j].state == TL_STATE_COMPLETED) {
+                d[nd++] = fs[j].run_s; /* sorted: the run is sorted */
+                sum += fs[j].run_s;
+            }
+        }
+        size_t total = j - i;
+        json_t *row = json_pack(
+            "{s:s, s:I, s:I, s:I, s:I, s:f, s:{s:o, s:o, s:o, s:o}}", "kind",
+            fs[i].kind, "finished", (json_int_t)total, "completed",
+            (json_int_t)c[TL_STATE_COMPLETED], "failed",
+            (json_int_t)c[TL_STATE_FAILED], "cancelled",
+            (json_int_t)c[TL_STATE_CANCELLED], "failure_rate",
+            (double)c[TL_STATE_FAILED] / (double)total, "duration_s", "mean",
+            real_or_null(nd ? sum / (double)nd : NAN), "p50",
+            real_or_null(quantile(d, nd, 0.5)), "p90",
+            real_or_null(quantile(d, nd, 0.9)), "max",
+            real_or_null(nd ? d[nd - 1] : NAN));
+        if (!row || json_array_append_new(rows, row)) {
+            json_decref(rows);
+            rows = NULL;
+        }
+        i = j;
+    }
+    free(d);
+    if (!rows)
+        return NULL;
+    size_t nrows = json_array_size(rows);
+    json_t **sorted = malloc((nrows ? nrows : 1) * sizeof(*sorted));
+    json_t *out = sorted ? json_array() : NULL;
+    if (out) {
+        for (size_t i = 0; i < nrows; i++)
+            sorted[i] = json_array_get(rows, i);
+        qsort(sorted, nrows, sizeof(*sorted), by_count_desc);
+        for (size_t i = 0; i < nrows && i < 20; i++)
+            json_array_append(out, sorted[i]);
+    }
+    free(sorted);
+    json_decref(rows);
+    return out;
+}
+
+/* Finished tasks per time bucket, the bucket chosen so the window's span
+ * takes at most 48 of them (older ones are left out past 48). */
+static json_t *recent_timeline(const finished_t *fs, size_t n, int64_t now)
+{
+    static const int64_t sizes[] = {60,    300,    900,    1800,  3600,
+                                    10800, 21600,  43200,  86400, 604800};
+    int64_t oldest = now;
+    for (size_t i = 0; i < n; i++)
+        if (fs[i].finished_at < oldest)
+            oldest = fs[i].finished_at;
+    size_t si = 0;
+    while (si + 1 < sizeof(sizes) / sizeof(sizes[0]) &&
+           (now - oldest) / 1000 / sizes[si] >= 48)
+        si++;
+    int64_t bucket_ms = sizes[si] * 1000;
+    int64_t last = now / bucket_ms * bucket_ms;
+    int64_t first = oldest / bucket_ms * bucket_ms;
+    if ((last - first) / bucket_ms >= 48)
+        first = last - 47 * bucket_ms;
+    if ((last - first) / bucket_ms < 11) /* some context around a burst */
+        first = last - 11 * bucket_ms;
+    size_t nb = (size_t)((last - first) / bucket_ms) + 1;
+    size_t(*c)[3] = calloc(nb, sizeof(*c));
+    double *sum = calloc(nb, sizeof(*sum));
+    json_t *buckets = json_array();
+    if (!c || !sum || !buckets) {
+        free(c);
+        free(sum);
+        json_decref(buckets);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (fs[i].finished_at < first)
+            continue;
+        size_t b = (size_t)((fs[i].finished_at - first) / bucket_ms);
+        if (b >= nb)
+            b = nb - 1;
+        int k = fs[i].state == TL_STATE_COMPLETED ? 0
+                : fs[i].state == TL_STATE_FAILED  ? 1
+                                                  : 2;
+        c[b][k]++;
+        if (k == 0)
+            sum[b] += fs[i].run_s;
+    }
+    for (size_t b = 0; b < nb; b++) {
+        char ts[40];
+        tl__fmt_time(first + (int64_t)b * bucket_ms, ts, sizeof(ts));
+        size_t total = c[b][0] + c[b][1] + c[b][2];
+        json_array_append_new(
+            buckets,
+            json_pack("{s:s, s:I, s:I, s:I, s:o, s:o}", "start", ts,
+                      "completed", (json_int_t)c[b][0], "failed",
+                      (json_int_t)c[b][1], "cancelled", (json_int_t)c[b][2],
+                      "failure_rate",
+                      real_or_null(total ? (double)c[b][1] / (double)total
+                                         : NAN),
+                      "mean_duration_s",
+                      real_or_null(c[b][0] ? sum[b] / (double)c[b][0]
+                                           : NAN)));
+    }
+    free(c);
+    free(sum);
+    return json_pack("{s:I, s:o}", "bucket_s", (json_int_t)sizes[si],
+                     "buckets", buckets);
+}
+
+int tl__metrics_recent_json(tl_manager_t *m, int window, json_t **out)
+{
+    tl_task_t **all = calloc((size_t)window, sizeof(*all));
+    finished_t *fs = calloc((size_t)window, sizeof(*fs));
+    size_t nall = 0, nfs = 0;
+    int rc = all && fs ? 0 : TL_ENOMEM;
+    int64_t cursor = 0, now = tl__now_ms();
+    while (!rc && nall < (size_t)window) {
+        tl__store_filter_t f = {.state = -1, .cursor = cursor};
+        f.limit = window - (int)nall > 1000 ? 1000 : window - (int)nall;
+        tl_task_t **page = NULL;
+        size_t n = 0;
+        rc = m->store->ops->list_tasks(m->store, &f, &page, &n, &cursor);
+        if (rc) {
+            rc = tl__mgr_error(m, rc, "store: %s",
+                               m->store->ops->errmsg(m->store));
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            tl_task_t *t = all[nall++] = page[i];
+            if (!tl_state_is_final(t->state) || !t->finished_at)
+                continue;
+            fs[nfs++] = (finished_t){t->kind ? t->kind : "", t->state,
+                                     t->finished_at,
+                                     tl__task_elapsed_ms(t, now) / 1e3};
+        }
+        free(page);
+        if (!cursor || n == 0)
+            break;
+    }
+    json_t *kinds = rc ? NULL : recent_kinds(fs, nfs);
+    json_t *timeline = kinds ? recent_timeline(fs, nfs, now) : NULL;
+    if (!rc && (!kinds || !timeline))
+        rc = TL_ENOMEM;
+    if (!rc) {
+        *out = json_pack("{s:I, s:I, s:o, s:o}", "tasks", (json_int_t)nall,
+                         "finished", (json_int_t)nfs, "kinds", kinds,
+                         "timeline", timeline);
+        kinds = timeline = NULL;
+        if (!*out)
+            rc = TL_ENOMEM;
+    }
+    json_decref(kinds);
+    json_decref(timeline);
+    for (size_t i = 0; i < nall; i++)
+        tl_task_free(all[i]);
+    free(all);
+    free(fs);
+    return rc;
+}

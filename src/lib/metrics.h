@@ -91,6 +91,15 @@ int tl__metrics_render(tl_manager_t *m, const tl__metrics_live_t *live,
  * NULL on allocation failure. */
 json_t *tl__metrics_summary_json(void);
 
+/* The newest window tasks of the store (a bounded read: cost follows the
+ * window, not history) summed up for the dashboard's charts into *out:
+ * {"tasks", "finished", "kinds": [{"kind", "finished", "completed",
+ * "failed", "cancelled", "failure_rate", "duration_s": {"mean", "p50",
+ * "p90", "max"}}], "timeline": {"bucket_s", "buckets": [{"start",
+ * "completed", "failed", "cancelled", "failure_rate",
+ * "mean_duration_s"}]}}. Durations are of completed tasks. */
+int tl__metrics_recent_json(tl_manager_t *m, int window, json_t **out);
+
 /* For tests: forget every observation. */
 void tl__metrics_reset(void);
 

@@ -71,6 +71,15 @@ int tl__mgr_create(tl_manager_t *m, tl_task_t *t, int64_t *id, bool *existed)
         tl_task_free(t);
         return 0;
     }
+    int64_t counts[TL_STATE__COUNT] = {0};
+    if (t->source == TL_SOURCE_COMMAND && flush(m) == 0 &&
+        m->store->ops->count_states(m->store, counts) == 0 &&
+        counts[TL_STATE_QUEUED] >= m->opts.max_queued) {
+        tl_task_free(t);
+        return tl__mgr_error(m, TL_ELIMIT,
+                             "the queue is full (%lld tasks queued)",
+                             (long long)counts[TL_STATE_QUEUED]);
+    }
     int64_t now = tl__now_ms();
     bool tracked = t->source == TL_SOURCE_TRACKED;
     t->state = tracked ? TL_STATE_RUNNING : TL_STATE_QUEUED;
@@ -92,6 +101,7 @@ int tl__mgr_create(tl_manager_t *m, tl_task_t *t, int64_t *id, bool *existed)
         return tl__mgr_error(m, TL_ENOMEM, "out of memory");
     }
     *id = t->id;
+    tl__idvec_push(&m->created, t->id);
     tl__mgr_emit_task(m, "task.created", j);
     if (tracked) {
         tl__job_heartbeat(j);

@@ -2,22 +2,28 @@
  * redact.c -- replacing secrets in output lines by "[REDACTED]" (what is
  * recognised is listed in redact.h).
  *
- * DESIGN: the prefilter is one pass over the line, 16 bytes at a time with
- * SSE2 (a byte loop elsewhere), for the bytes every built-in shape contains:
- * '=' and ':' (assignments, headers, URLs), '-' (long options, PEM markers,
- * xox?-, sk-), '_' (ghp_, github_pat_, sk_live_), 'I' (AKIA, ASIA, AIza),
- * 'J' (eyJ) and 'b'/'B' (Bearer). A hit runs the matcher for that byte, which
- * looks a few bytes back (the key before '=', "gh" before "p_") and forward,
- * and rejects most hits in a handful of instructions ("12:00" has no key,
- * "2024-05" is no option). Matchers record byte ranges of the input; the
- * output is the input with each merged range replaced.
- *
- * Invariant that keeps the scan linear and leak-free: a matcher returns either
- * a position no later than the first byte it did not redact, or the end of a
- * range it redacted, so every byte left in clear text is looked at, and no
- * byte is looked at again from a later matcher more than a bounded number of
- * times. Ranges a matcher skips are searched for "-----BEGIN" so a private
- * key that starts inside a redacted value still opens a block.
+ * DESIGN: three stages, each much rarer than the one before.
+ *   1. The prefilter finds anchors, the bytes one of the built-in shapes must
+ *      contain: '=' ':' (assignments, headers, URLs), '-' (options, PEM, sk-,
+ *      xoxb-), '_' (ghp_, sk_live_), 'I' (AKIA, AIza), 'J' (eyJ) and 'b' 'B'
+ *      (Bearer), 16 bytes at a time with SSE2.
+ *   2. Each anchor is judged from its neighbours by table lookups (tables_t):
+ *      '=' after "rd" may end "password", after "us" it cannot end a keyword;
+ *      '-' after a digit is a date. A line with no anchor left is copied as
+ *      is, which is what nearly every line costs.
+ *   3. The matcher of the anchor looks back (the key before '=') and forward
+ *      (the value, the token) and records byte ranges of the input; the
+ *      output is the input with each merged range replaced.
+ * A matcher returns where scanning goes on: past what it examined and found
+ * clean, or at the start of what it redacted, since a redacted value may
+ * hold the key of the next secret ("password=--token: SECRET", a BEGIN marker
+ * at the end of a token). Rescanning redacted ranges could make a line of
+ * nested assignments quadratic, so the bytes matchers look at are counted
+ * and past a budget (8 per byte of the line) the rest of the line is
+ * redacted. Everything fails closed: too many ranges, an unbalanced quote, a
+ * user pattern that hits its match limit, all redact more, never less.
+ * tl__redact() never allocates; the redactor is read-only but for the PCRE2
+ * match data.
  */
 #include "redact.h"
 
@@ -37,8 +43,8 @@
 #include <emmintrin.h>
 #endif
 
-#define SPANS_MAX 64    /* ranges per line; more redacts the rest */
-#define KEY_BACK 64     /* key bytes looked at before '=' or ':' */
+#define SPANS_MAX 64 /* ranges per line; more redacts the rest */
+#define KEY_BACK 64  /* key bytes looked at before '=' or ':' */
 #define MATCH_LIMIT 200000
 #define RED_LEN (sizeof(TL__REDACTED) - 1)
 
@@ -80,8 +86,8 @@ struct tl__redactor {
     tables_t t;
     size_t npat;
     pcre2_code **pat;
-    bool *group1; /* the pattern has a capture group */
-    bool *jit;    /* JIT-compiled */
+    bool *group1;         /* the pattern has a capture group */
+    bool *jit;            /* JIT-compiled */
     pcre2_match_data *md; /* scratch: one thread at a time */
     pcre2_match_context *mctx;
 };
@@ -366,19 +372,6 @@ static const struct keyword {
 
 #define NKEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
 
-/* Last letters of the keywords: d e g n s t y. */
-#define KEY_LAST                                                               \
-    (1u << ('d' - 'a') | 1u << ('e' - 'a') | 1u << ('g' - 'a') |               \
-     1u << ('n' - 'a') | 1u << ('s' - 'a') | 1u << ('t' - 'a') |               \
-     1u << ('y' - 'a'))
-
-/* c may end a keyword: most ':' and '=' stop here ("12:00", "depth=3"). */
-static inline bool key_last(unsigned c)
-{
-    c = lower(c);
-    return is_lower(c) && (KEY_LAST >> (c - 'a') & 1);
-}
-
 /* The last three letters (or digits) of the key ending at s[ke], no lower
  * than lo, lowercased and without separators, packed with T3. */
 static unsigned key_tail(const unsigned char *s, size_t lo, size_t ke)
@@ -386,11 +379,12 @@ static unsigned key_tail(const unsigned char *s, size_t lo, size_t ke)
     unsigned tail = 0, n = 0;
 
     for (size_t p = ke; p > lo && n < 3;) {
-        unsigned c = s[--p];
-        if (!is_keych(c))
+        unsigned c = s[--p], cls = bclass[c];
+
+        if (!(cls & (B_ALNUM | B_SEP)))
             break;
-        if (!is_sep(c))
-            tail |= lower(c) << (8 * n++);
+        if (!(cls & B_SEP))
+            tail |= (c | 0x20) << (8 * n++); /* lowercase; digits stay */
     }
     return tail;
 }
@@ -525,7 +519,7 @@ static void value(line_t *l, size_t v, int ctx, size_t *a, size_t *b)
     *b = k;
 }
 
-static bool is_scheme(const unsigned char *s, size_t len, size_t a, size_t b)
+static bool is_scheme(const unsigned char *s, size_t a, size_t b)
 {
     if (b - a > 32)
         return false;
@@ -555,14 +549,14 @@ static size_t auth_value(line_t *l, size_t v)
         w++;
     for (r = w; r < e && is_blank(s[r]);)
         r++;
-    if (r < e && is_scheme(s, len, v, w))
-        return redact(l, r, e);
-    if (r < e)
-        return redact(l, v, e);
-    if (w > v && !(w - v == 6 && ieq(s, len, v, "bearer", 6)) &&
-        !(w - v == 5 && ieq(s, len, v, "basic", 5)))
-        return redact(l, v, w);
-    return v;
+    if (r < e && is_scheme(s, v, w))
+        add(l->sp, r, e);
+    else if (r < e)
+        add(l->sp, v, e);
+    else if (w > v && !(w - v == 6 && ieq(s, len, v, "bearer", 6)) &&
+             !(w - v == 5 && ieq(s, len, v, "basic", 5)))
+        add(l->sp, v, w);
+    return v; /* the scheme is scanned too */
 }
 
 /* i is at '=' or ':'. Finds the key before it ("k", "\"k\"", "--k", with
@@ -602,8 +596,8 @@ static size_t at_assign(line_t *l, size_t i)
         return i + 1;
 
     v = i + 1;
-    if (sep == ':' && v < len && s[v] == '=')
-        v++;
+    if (v < len && s[v] == (sep == ':' ? '=' : '>'))
+        v++; /* "k := v", "k => v" */
     while (v < len && is_blank(s[v]))
         v++;
     if (kind == K_AUTH)
@@ -633,8 +627,8 @@ static size_t at_url(line_t *l, size_t i)
 
     for (e = h; e < len; e++) {
         unsigned ch = s[e];
-        if (ch == '/' || ch == '?' || ch == '#' || is_space(ch) ||
-            ch == '"' || ch == '\'' || ch == '<' || ch == '>')
+        if (ch == '/' || ch == '?' || ch == '#' || is_space(ch) || ch == '"' ||
+            ch == '\'' || ch == '<' || ch == '>')
             break;
     }
     for (at = e; at > h && s[at - 1] != '@';)
@@ -671,9 +665,9 @@ static size_t at_option(line_t *l, size_t i)
     if (v >= len || s[v] == '-')
         return i + 2;
     value(l, v, V_PLAIN, &a, &b);
-    if (a >= b || (kind == K_PWD && s[a] == '/'))
-        return v;
-    return redact(l, a, b);
+    if (a < b && !(kind == K_PWD && s[a] == '/'))
+        add(l->sp, a, b);
+    return i + 2; /* the name is scanned too */
 }
 
 /* The end of the run of bytes ok() takes from p. */
@@ -751,8 +745,7 @@ static size_t at_underscore(line_t *l, size_t i)
         if (k - (i + 1) >= 20)
             return redact(l, i - 3, k);
     }
-    if (i >= 6 && eq(s, len, i - 6, "github_pat_", 11) &&
-        word_at(s, i - 6)) {
+    if (i >= 6 && eq(s, len, i - 6, "github_pat_", 11) && word_at(s, i - 6)) {
         k = run(l, i + 5, is_patch);
         if (k - (i + 5) >= 20)
             return redact(l, i - 6, k);
@@ -831,7 +824,112 @@ static size_t at_bearer(line_t *l, size_t i)
     return i + 6;
 }
 
+/* The matcher for the anchor s[i]; returns where scanning goes on. */
+static size_t dispatch(line_t *l, size_t i)
+{
+    switch (l->s[i]) {
+    case ':':
+        if (i + 2 < l->len && l->s[i + 1] == '/' && l->s[i + 2] == '/')
+            return at_url(l, i);
+        /* fall through */
+    case '=':
+        return at_assign(l, i);
+    case '-':
+        return at_dash(l, i);
+    case '_':
+        return at_underscore(l, i);
+    case 'I':
+        return at_upper_i(l, i);
+    case 'J':
+        return at_jwt(l, i);
+    default:
+        return at_bearer(l, i);
+    }
+}
+
 /* ---- the prefilter ----------------------------------------------------- */
+
+/* The first bit of m (anchors from s[i]) whose anchor may start a secret,
+ * judged from its neighbours only, as a position; or SIZE_MAX. This turns
+ * most anchors of ordinary text away ("12:00", "INFO:", "2024-05",
+ * "queue_depth", "INFO", "brown") without a call. */
+static ALWAYS_INLINE size_t first_candidate(const tables_t *t,
+                                            const unsigned char *s, size_t i,
+                                            uint64_t m)
+{
+    for (; m && i < 2; m &= m - 1) { /* fewer than two bytes before */
+        size_t p = i + (size_t)__builtin_ctzll(m);
+        unsigned b = p == 1 ? s[0] : 0;
+
+        if (p >= 2)
+            break;
+        if (t->kind[s[p]] & (p == 1 ? t->prev2[0] : 0xffffu) & t->prev[b] &
+            t->next[s[p + 1]])
+            return p;
+    }
+    for (; m; m &= m - 1) {
+        size_t p = i + (size_t)__builtin_ctzll(m);
+
+        if (t->kind[s[p]] & t->prev2[s[p - 2]] & t->prev[s[p - 1]] &
+            t->next[s[p + 1]])
+            return p;
+    }
+    return SIZE_MAX;
+}
+
+#if defined(__SSE2__)
+/* Bit k set: p[k] is an anchor. */
+static ALWAYS_INLINE unsigned anchors16(const unsigned char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    /* '-' | 0x10 == '=' | 0x10 == '='; 'B' | 0x20 == 'b' */
+    __m128i m = _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x10)),
+                               _mm_set1_epi8('='));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('I')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('J')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)),
+                                       _mm_set1_epi8('b')));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/* The prefilter: the first anchor at or after i that may start a secret, or
+ * len. The last byte is never a candidate: no secret follows it. 16 bytes at
+ * a time with SSE2 (always there on x86-64), the last ones with one load
+ * that ends at the end; a byte loop for short lines and other CPUs. */
+static ALWAYS_INLINE size_t next_candidate(const tables_t *t,
+                                           const unsigned char *s, size_t len,
+                                           size_t i)
+{
+    size_t end = len - 1, p; /* so that s[p + 1] is in the line */
+    unsigned m;
+
+    if (len < 2 || i >= end)
+        return len;
+#if defined(__SSE2__)
+    if (end >= 16) {
+        for (; end - i > 16; i += 16) {
+            p = first_candidate(t, s, i, anchors16(s + i));
+            if (p != SIZE_MAX)
+                return p;
+        }
+        m = anchors16(s + end - 16) >> (16 - (end - i));
+        p = first_candidate(t, s, i, m);
+        return p != SIZE_MAX ? p : len;
+    }
+#endif
+    for (; i < end; i += 16) {
+        m = 0;
+        for (size_t k = 0; k < 16 && i + k < end; k++)
+            m |= (unsigned)(t->kind[s[i + k]] != 0) << k;
+        p = first_candidate(t, s, i, m);
+        if (p != SIZE_MAX)
+            return p;
+    }
+    return len;
+}
 
 static void build_tables(tables_t *t)
 {
@@ -900,112 +998,6 @@ static void build_tables(tables_t *t)
     t->kind['B'] = C_BEARER;
 }
 
-/* The matcher for the anchor s[i]; returns where scanning goes on. */
-static size_t dispatch(line_t *l, size_t i)
-{
-    switch (l->s[i]) {
-    case ':':
-        if (i + 2 < l->len && l->s[i + 1] == '/' && l->s[i + 2] == '/')
-            return at_url(l, i);
-        /* fall through */
-    case '=':
-        return at_assign(l, i);
-    case '-':
-        return at_dash(l, i);
-    case '_':
-        return at_underscore(l, i);
-    case 'I':
-        return at_upper_i(l, i);
-    case 'J':
-        return at_jwt(l, i);
-    default:
-        return at_bearer(l, i);
-    }
-}
-
-#if defined(__SSE2__)
-/* Bit k set: p[k] is an anchor. */
-static ALWAYS_INLINE unsigned anchors16(const unsigned char *p)
-{
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-    /* '-' | 0x10 == '=' | 0x10 == '='; 'B' | 0x20 == 'b' */
-    __m128i m = _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x10)),
-                               _mm_set1_epi8('='));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('I')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('J')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)),
-                                       _mm_set1_epi8('b')));
-    return (unsigned)_mm_movemask_epi8(m);
-}
-
-/* The anchors of s[i..i+16) (fewer at the end of the line) as bits. */
-static ALWAYS_INLINE unsigned block16(const unsigned char *s, size_t len, size_t i)
-{
-    unsigned char tmp[16];
-
-    if (len - i >= 16)
-        return anchors16(s + i);
-    if (len >= 16)
-        return anchors16(s + len - 16) >> (16 - (len - i));
-    memset(tmp, 0, sizeof(tmp));
-    memcpy(tmp, s + i, len - i);
-    return anchors16(tmp);
-}
-#else
-static inline bool is_anchor(unsigned c)
-{
-    return c == '=' || c == ':' || c == '-' || c == '_' || c == 'I' ||
-           c == 'J' || (c | 0x20) == 'b';
-}
-
-static ALWAYS_INLINE unsigned block16(const unsigned char *s, size_t len, size_t i)
-{
-    unsigned m = 0;
-
-    for (size_t k = 0; k < 16 && i + k < len; k++)
-        m |= (unsigned)is_anchor(s[i + k]) << k;
-    return m;
-}
-#endif
-
-/* The prefilter: the first anchor at or after i that may start a secret,
- * judged from its neighbours only, or len. It turns most anchors of ordinary
- * text away ("12:00", "INFO:", "2024-05", "queue_depth", "INFO", "brown")
- * without a call. The last byte is never a candidate: no secret follows it.
- */
-static ALWAYS_INLINE size_t next_candidate(const tables_t *t,
-                                           const unsigned char *s, size_t len,
-                                           size_t i)
-{
-    size_t end = len - 1; /* so that s[p + 1] is in the line */
-
-    if (len < 2)
-        return len;
-    for (; i < 2; i++) { /* without two bytes before */
-        unsigned p2 = i == 1 ? t->prev2[0] : 0xffff;
-        unsigned p = i == 1 ? t->prev[s[0]] : t->prev[0];
-
-        if (t->kind[s[i]] & p2 & p & t->next[s[i + 1]])
-            return i;
-        if (i + 1 >= end)
-            return len;
-    }
-    for (; i < end; i += 16) {
-        unsigned m = block16(s, end, i);
-
-        for (; m; m &= m - 1) {
-            size_t p = i + (size_t)__builtin_ctz(m);
-
-            if (t->kind[s[p]] & t->prev2[s[p - 2]] & t->prev[s[p - 1]] &
-                t->next[s[p + 1]])
-                return p;
-        }
-    }
-    return len;
-}
-
 /* Runs the matchers from i to the end of the line. Redacted ranges are
  * scanned again (see redact()), which a line made of nested assignments
  * ("token=token=...") could turn quadratic: past a budget of work the rest of
@@ -1043,8 +1035,8 @@ static void user_patterns(const tl__redactor_t *r, const char *in, size_t len,
                 rc = pcre2_jit_match(r->pat[k], (PCRE2_SPTR)in, len, off, 0,
                                      r->md, r->mctx);
             else
-                rc = pcre2_match(r->pat[k], (PCRE2_SPTR)in, len, off, 0,
-                                 r->md, r->mctx);
+                rc = pcre2_match(r->pat[k], (PCRE2_SPTR)in, len, off, 0, r->md,
+                                 r->mctx);
             if (rc == PCRE2_ERROR_NOMATCH)
                 break;
             if (rc < 0) {
@@ -1076,8 +1068,8 @@ static void put(char *out, size_t cap, size_t *o, const void *p, size_t n)
     }
 }
 
-static int emit(spans_t *sp, const char *in, size_t len, char *out,
-                size_t cap, size_t *out_len)
+static int emit(spans_t *sp, const char *in, size_t len, char *out, size_t cap,
+                size_t *out_len)
 {
     size_t o = 0, pos = 0, x;
     int count = 0;
@@ -1104,28 +1096,18 @@ static int emit(spans_t *sp, const char *in, size_t len, char *out,
     return count;
 }
 
-int tl__redact(const tl__redactor_t *r, tl__redact_state_t *st,
-               const char *in, size_t len, char *out, size_t cap,
-               size_t *out_len)
+/* Everything but the common case, kept out of tl__redact() so that the
+ * common case needs no stack frame to speak of. */
+static int __attribute__((noinline))
+redact_line(const tl__redactor_t *r, tl__redact_state_t *st, const char *in,
+            size_t len, size_t from, char *out, size_t cap, size_t *out_len)
 {
-    const unsigned char *s = (const unsigned char *)in;
     spans_t sp;
     line_t l;
-    size_t from = 0;
 
-    if (!(st && st->in_key) && r->npat == 0) {
-        from = next_candidate(&r->t, s, len, 0);
-        if (from == len) { /* the common case: nothing to look at */
-            size_t n = len < cap ? len : cap;
-            if (n)
-                memcpy(out, in, n);
-            *out_len = n;
-            return 0;
-        }
-    }
     sp.n = 0;
     sp.len = len;
-    l.s = s;
+    l.s = (const unsigned char *)in;
     l.len = len;
     l.sp = &sp;
     l.st = st;
@@ -1138,6 +1120,23 @@ int tl__redact(const tl__redactor_t *r, tl__redact_state_t *st,
     if (r->npat)
         user_patterns(r, in, len, &sp);
     return emit(&sp, in, len, out, cap, out_len);
+}
+
+int tl__redact(const tl__redactor_t *r, tl__redact_state_t *st, const char *in,
+               size_t len, char *out, size_t cap, size_t *out_len)
+{
+    size_t from, n;
+
+    if ((st && st->in_key) || r->npat)
+        return redact_line(r, st, in, len, 0, out, cap, out_len);
+    from = next_candidate(&r->t, (const unsigned char *)in, len, 0);
+    if (from < len)
+        return redact_line(r, st, in, len, from, out, cap, out_len);
+    n = len < cap ? len : cap; /* the common case: nothing to look at */
+    if (n)
+        memcpy(out, in, n);
+    *out_len = n;
+    return 0;
 }
 
 /* ---- construction ------------------------------------------------------ */
@@ -1156,8 +1155,8 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-int tl__redactor_new(const char *const *extra, tl__redactor_t **out,
-                     char *err, size_t errlen)
+int tl__redactor_new(const char *const *extra, tl__redactor_t **out, char *err,
+                     size_t errlen)
 {
     tl__redactor_t *r;
     size_t n = 0;
@@ -1208,8 +1207,8 @@ int tl__redactor_new(const char *const *extra, tl__redactor_t **out,
                 goto out;
             if (pcre2_get_error_message(ec, msg, sizeof(msg)) < 0)
                 strcpy((char *)msg, "bad pattern");
-            set_err(err, errlen, "pattern %zu: %s at offset %zu",
-                    r->npat + 1, (const char *)msg, (size_t)off);
+            set_err(err, errlen, "pattern %zu: %s at offset %zu", r->npat + 1,
+                    (const char *)msg, (size_t)off);
             rc = TL_EINVAL;
             goto out;
         }

@@ -84,20 +84,6 @@ static void schedule_progress_event(tl__job_t *j)
     }
 }
 
-static int idvec_push(tl__idvec_t *v, int64_t id)
-{
-    if (v->len == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        int64_t *ids = realloc(v->ids, cap * sizeof(*ids));
-        if (!ids)
-            return TL_ENOMEM;
-        v->ids = ids;
-        v->cap = cap;
-    }
-    v->ids[v->len++] = id;
-    return 0;
-}
-
 static void on_save(evutil_socket_t fd, short what, void *arg)
 {
     tl_manager_t *m = arg;
@@ -123,7 +109,7 @@ void tl__job_progress_changed(tl__job_t *j)
     schedule_progress_event(j);
     if (j->dirty || j->progress_unsaved)
         return;
-    if (idvec_push(&m->unsaved, j->task->id) != 0) {
+    if (tl__idvec_push(&m->unsaved, j->task->id) != 0) {
         tl__mgr_touch(j); /* no room to defer: store it this turn */
         return;
     }

@@ -43,6 +43,7 @@ struct tl__tasklog {
     int64_t size; /* bytes in ID.log */
     char *path;   /* ID.log */
     char *path1;  /* ID.log.1 */
+    bool dropped; /* ID.log.dropped exists */
     /* "TIMESTAMP S " + TEXT + "\n" */
     char line[TS_MAX + 3 + TL__LOG_LINE_MAX + 1];
 };
@@ -228,7 +229,23 @@ static int write_all(tl__tasklog_t *l, const char *buf, size_t n)
     return 0;
 }
 
-#define CAP_MARKER "[log cap reached: earlier output was dropped]"
+/* ID.log.dropped: output was dropped to stay under the cap. A file of
+ * its own, so the log holds only what the task said. */
+static int mark_dropped(tl__tasklog_t *l)
+{
+    size_t n = strlen(l->path);
+    char *p = malloc(n + sizeof(".dropped"));
+    if (!p)
+        return TL_ENOMEM;
+    memcpy(p, l->path, n);
+    memcpy(p + n, ".dropped", sizeof(".dropped"));
+    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    free(p);
+    if (fd < 0)
+        return err_from_errno(errno);
+    close(fd);
+    return 0;
+}
 
 int tl__tasklog_append(tl__tasklog_t *l, int64_t ts_ms, char stream,
                        const char *text, size_t len)
@@ -247,14 +264,8 @@ int tl__tasklog_append(tl__tasklog_t *l, int64_t ts_ms, char stream,
         rc = rotate(l);
         if (rc)
             goto out;
-        if (dropping) {
-            size_t m = format_line(l, ts_ms, 'i', CAP_MARKER,
-                                   sizeof(CAP_MARKER) - 1);
-            rc = write_all(l, l->line, m);
-            if (rc)
-                goto out;
-            n = format_line(l, ts_ms, stream, text, len);
-        }
+        if (dropping && !l->dropped)
+            l->dropped = mark_dropped(l) == 0;
     }
     rc = write_all(l, l->line, n);
 out:
@@ -448,31 +459,16 @@ void tl__tasklog_remove(const char *logs_dir, int64_t id)
         unlink(path);
     free(path);
     free(path1);
-}
-
-/* The marker opens the file written right after a drop, which is ID.log
- * or, once rotated again, ID.log.1. */
-static int starts_with_marker(const char *path)
-{
-    char buf[128];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *sp = strchr(buf, ' ');
-    return sp && strncmp(sp + 1, "i " CAP_MARKER, 2 + strlen(CAP_MARKER)) == 0;
+    char *mark = log_path(logs_dir, id, ".dropped");
+    if (mark)
+        unlink(mark);
+    free(mark);
 }
 
 int tl__tasklog_truncated(const char *logs_dir, int64_t id)
 {
-    char *p0 = log_path(logs_dir, id, "");
-    char *p1 = log_path(logs_dir, id, ".1");
-    int t = (p0 && starts_with_marker(p0)) || (p1 && starts_with_marker(p1));
-    free(p0);
-    free(p1);
+    char *p = log_path(logs_dir, id, ".dropped");
+    int t = p && access(p, F_OK) == 0;
+    free(p);
     return t;
 }

@@ -7,7 +7,7 @@
  * and end with "[...]". A file is capped: when ID.log would exceed half the
  * cap it is renamed ID.log.1 (replacing an older one) and a new ID.log is
  * started, so the newest cap bytes are kept and old output goes first;
- * when that drops output, the new ID.log starts with an 'i' line saying so.
+ * when that drops output, an empty ID.log.dropped says so.
  * Appends are write(2) calls on an O_APPEND fd: a process crash loses no
  * line that was appended.
  */

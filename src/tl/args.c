@@ -152,6 +152,61 @@ int args_parse_priority(const char *s, int64_t *out)
     return args_parse_int(s, ARGS_PRIORITY_MIN, ARGS_PRIORITY_MAX, out);
 }
 
+int args_parse_number(const char *s, double min, double max, double *out)
+{
+    double v;
+
+    if (!s || parse_decimal(&s, &v) || *s != '\0' || !isfinite(v) || v < min ||
+        v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int args_parse_percent(const char *s, double *out)
+{
+    size_t n = s ? strlen(s) : 0;
+    char num[64];
+
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    memcpy(num, s, n + 1);
+    if (num[n - 1] == '%')
+        num[n - 1] = '\0';
+    return args_parse_number(num, 0, 100, out);
+}
+
+int args_parse_fraction(const char *s, double *current, double *total)
+{
+    const char *slash = s ? strchr(s, '/') : NULL;
+    char num[64];
+    double c, t;
+    size_t n;
+
+    if (!slash)
+        return -1;
+    n = (size_t)(slash - s);
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    memcpy(num, s, n);
+    num[n] = '\0';
+    if (args_parse_number(num, 0, 1e15, &c) ||
+        args_parse_number(slash + 1, 0, 1e15, &t) || t <= 0 || c > t)
+        return -1;
+    *current = c;
+    *total = t;
+    return 0;
+}
+
+int args_split_kv(const char *s)
+{
+    const char *eq = s ? strchr(s, '=') : NULL;
+
+    if (!eq || eq == s)
+        return -1;
+    return (int)(eq - s);
+}
+
 /* ---- UTF-8 ------------------------------------------------------------ */
 
 /* Decodes one well-formed UTF-8 sequence at s into *cp and returns its
@@ -195,6 +250,39 @@ static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
         *cp = (*cp << 6) | (s[i] & 0x3F);
     }
     return n;
+}
+
+char *args_utf8_fix(const char *s, size_t len, size_t *out_len)
+{
+    static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+    const unsigned char *p = (const unsigned char *)s;
+    /* utf8_decode() reads up to 4 bytes past p: decode from a copy */
+    unsigned char tmp[5];
+    size_t i = 0, o = 0, n, k;
+    char *out = malloc(len * 3 + 1);
+    uint32_t cp;
+
+    if (!out)
+        return NULL;
+    while (i < len) {
+        for (k = 0; k < 4 && i + k < len; k++)
+            tmp[k] = p[i + k];
+        tmp[k] = '\0';
+        n = p[i] ? utf8_decode(tmp, &cp) : 0;
+        if (n == 0) {
+            memcpy(out + o, replacement, 3);
+            o += 3;
+            i++;
+            continue;
+        }
+        memcpy(out + o, p + i, n);
+        o += n;
+        i += n;
+    }
+    out[o] = '\0';
+    if (out_len)
+        *out_len = o;
+    return out;
 }
 
 /* C0, DEL and C1: never shown raw. */
@@ -418,6 +506,121 @@ void args_format_elapsed(double s, char *buf, size_t size)
         snprintf(buf, size, "%lldh %lldm", t / 3600, t % 3600 / 60);
     else
         snprintf(buf, size, "%lldd %lldh", t / 86400, t % 86400 / 3600);
+}
+
+/* ---- progress bars ---------------------------------------------------- */
+
+size_t args_format_bar(double percent, size_t inner, int unicode, char *buf,
+                       size_t size)
+{
+    /* U+258F..U+2588: one eighth to a full block, by eighths */
+    static const char *const eighths[] = {
+        "",
+        "\xE2\x96\x8F",
+        "\xE2\x96\x8E",
+        "\xE2\x96\x8D",
+        "\xE2\x96\x8C",
+        "\xE2\x96\x8B",
+        "\xE2\x96\x8A",
+        "\xE2\x96\x89",
+    };
+    static const char full[] = "\xE2\x96\x88";
+    size_t o = 0, i, cells = 0, part = 0, units;
+
+    if (size < inner * 3 + 8) {
+        if (size)
+            buf[0] = '\0';
+        return 0;
+    }
+    if (isfinite(percent) && percent > 0) {
+        if (percent > 100)
+            percent = 100;
+        units = (size_t)(percent / 100.0 * (double)(inner * 8) + 0.5);
+        cells = units / 8;
+        part = unicode ? units % 8 : 0;
+        if (!unicode && units % 8 >= 4)
+            cells++;
+        if (cells > inner)
+            cells = inner;
+    }
+    o += (size_t)snprintf(buf + o, size - o, "%s",
+                          unicode ? "\xE2\x96\x95" : "["); /* ▕ */
+    for (i = 0; i < cells; i++)
+        o += (size_t)snprintf(buf + o, size - o, "%s", unicode ? full : "#");
+    if (part && cells < inner) {
+        o += (size_t)snprintf(buf + o, size - o, "%s", eighths[part]);
+        cells++;
+    }
+    for (i = cells; i < inner; i++)
+        buf[o++] = ' ';
+    snprintf(buf + o, size - o, "%s", unicode ? "\xE2\x96\x8F" : "]"); /* ▏ */
+    return inner + 2;
+}
+
+/* ---- table layout ----------------------------------------------------- */
+
+static size_t row_width(const args_col_t *cols, size_t n, size_t gap)
+{
+    size_t w = 0, shown = 0, i;
+
+    for (i = 0; i < n; i++) {
+        if (cols[i].width == 0)
+            continue;
+        w += cols[i].width;
+        shown++;
+    }
+    return shown ? w + gap * (shown - 1) : 0;
+}
+
+/* Takes one column from the widest column that may still shrink. */
+static int shrink_one(args_col_t *cols, size_t n)
+{
+    size_t i, best = n;
+
+    for (i = 0; i < n; i++) {
+        if (cols[i].width == 0 || cols[i].width <= cols[i].min)
+            continue;
+        if (best == n || cols[i].width > cols[best].width)
+            best = i;
+    }
+    if (best == n)
+        return -1;
+    cols[best].width--;
+    return 0;
+}
+
+/* Drops the shown column with the lowest positive drop number. */
+static int drop_one(args_col_t *cols, size_t n)
+{
+    size_t i, best = n;
+
+    for (i = 0; i < n; i++) {
+        if (cols[i].width == 0 || cols[i].drop <= 0)
+            continue;
+        if (best == n || cols[i].drop < cols[best].drop)
+            best = i;
+    }
+    if (best == n)
+        return -1;
+    cols[best].natural = 0; /* stays dropped when fitting starts over */
+    return 0;
+}
+
+size_t args_fit_columns(args_col_t *cols, size_t n, size_t gap, size_t total)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (cols[i].min > cols[i].natural)
+            cols[i].min = cols[i].natural;
+    for (;;) {
+        for (i = 0; i < n; i++)
+            cols[i].width = cols[i].natural;
+        while (row_width(cols, n, gap) > total && shrink_one(cols, n) == 0)
+            ;
+        if (row_width(cols, n, gap) <= total || drop_one(cols, n))
+            return row_width(cols, n, gap);
+    }
 }
 
 /* ---- Server-Sent Events ----------------------------------------------- */

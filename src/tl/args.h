@@ -31,6 +31,29 @@ int args_parse_id(const char *s, int64_t *out);
 #define ARGS_PRIORITY_MAX 1000000000
 int args_parse_priority(const char *s, int64_t *out);
 
+/* A decimal number in [min, max]: digits with an optional fraction, no
+ * sign, no exponent ("45", "2.5", ".5"). */
+int args_parse_number(const char *s, double min, double max, double *out);
+
+/* A percentage for `tl progress`: a number in [0, 100], optionally
+ * followed by '%' ("45", "45.5%"). */
+int args_parse_percent(const char *s, double *out);
+
+/* "CURRENT/TOTAL" ("50/154"): both numbers, current <= total, total > 0. */
+int args_parse_fraction(const char *s, double *current, double *total);
+
+/* "KEY=VALUE" with a non-empty KEY: returns the length of KEY (VALUE
+ * starts after the '='), or -1. */
+int args_split_kv(const char *s);
+
+/* ---- text ------------------------------------------------------------- */
+
+/* The len bytes at s as valid UTF-8: every byte that does not start a
+ * well-formed sequence, and every NUL, becomes U+FFFD. malloc'd and
+ * NUL-terminated, its length in *out_len (may be NULL); NULL on allocation
+ * failure. */
+char *args_utf8_fix(const char *s, size_t len, size_t *out_len);
+
 /* ---- display ---------------------------------------------------------- */
 
 /* s quoted for a POSIX shell, for display: as is when every byte is safe,
@@ -46,6 +69,30 @@ char *args_shell_join(const char *const *argv, size_t argc);
 /* Seconds as a short elapsed time: "0s", "59s", "3m 20s", "2h 5m",
  * "1d 3h"; "-" for a negative or non-finite value. */
 void args_format_elapsed(double s, char *buf, size_t size);
+
+/* A progress bar of inner cells between frame characters, in *buf:
+ * "▕████▌     ▏" with unicode (eighth blocks), "[####      ]" without.
+ * percent < 0 (unknown) draws an empty track. Returns the columns used
+ * (inner + 2); buf must hold inner * 3 + 8 bytes. */
+size_t args_format_bar(double percent, size_t inner, int unicode, char *buf,
+                       size_t size);
+
+/* ---- table layout ----------------------------------------------------- */
+
+typedef struct args_col {
+    size_t natural; /* the widest cell, header included */
+    size_t min;     /* the narrowest it may shrink to (<= natural) */
+    int drop;       /* 0: always shown; else dropped in this order, 1 first */
+    size_t width;   /* out: the width given; 0 when dropped */
+} args_col_t;
+
+/* Fits n columns separated by gap spaces into total columns: first every
+ * column at its natural width; when too wide, the widest shrinkable
+ * columns give up a column at a time down to their min; when still too
+ * wide, the column with the lowest drop number is dropped and the fitting
+ * starts over. Columns with drop 0 are kept even when they cannot fit.
+ * Returns the width of a row (columns and gaps). */
+size_t args_fit_columns(args_col_t *cols, size_t n, size_t gap, size_t total);
 
 /* The columns s takes on a terminal, counted as args_fit_text() shows it. */
 size_t args_text_width(const char *s);

@@ -11,6 +11,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <langinfo.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -267,8 +268,17 @@ int cli_resolve(cli_t *cli)
             CLI_USAGE, "the socket path is too long (over %zu bytes): %s",
             sizeof(((struct sockaddr_un *)0)->sun_path) - 1, cli->socket_path);
     cli->tty = isatty(STDOUT_FILENO);
-    cli->color = cli->tty && !getenv("NO_COLOR") && !cli->no_color;
+    cli->color = cli_color_on(cli, STDOUT_FILENO);
+    cli->unicode = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
     return CLI_OK;
+}
+
+int cli_color_on(const cli_t *cli, int fd)
+{
+    /* no-color.org: set and non-empty */
+    const char *no = getenv("NO_COLOR");
+
+    return isatty(fd) && !(no && *no) && !cli->no_color;
 }
 
 int cli_mkdir_p(const char *dir, unsigned mode)

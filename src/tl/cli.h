@@ -19,6 +19,7 @@ enum {
     CLI_FAIL = 1,        /* a task failed, or the daemon answered an error */
     CLI_USAGE = 2,       /* bad command line */
     CLI_UNREACHABLE = 3, /* no daemon answers */
+    CLI_NOT_FOUND = 4,   /* the daemon answered 404: no such task */
 };
 
 typedef struct cli {
@@ -30,6 +31,7 @@ typedef struct cli {
     int socket_explicit; /* given by --socket or TASKLIGHT_SOCKET */
     int tty;             /* stdout is a terminal */
     int color;           /* stdout is a tty, no NO_COLOR, no --no-color */
+    int unicode;         /* the locale's charset is UTF-8 (bars, icons) */
     void *curl;          /* the CURL handle, made on first use */
     int rc;              /* exit code when cli_getopt() says so */
 } cli_t;
@@ -110,9 +112,26 @@ int cmd_action(cli_t *cli, int argc, char **argv); /* cancel, pause, ... */
 int cmd_parallel(cli_t *cli, int argc, char **argv);
 int cmd_clean(cli_t *cli, int argc, char **argv);
 int cmd_stats(cli_t *cli, int argc, char **argv);
+int cmd_watch(cli_t *cli, int argc, char **argv);
+int cmd_demo(cli_t *cli, int argc, char **argv);
+int cmd_complete_ids(cli_t *cli, int argc, char **argv); /* hidden */
+
+/* In-task reporters (cmd_report.c) and tracked tasks (cmd_track.c). */
+int cmd_progress(cli_t *cli, int argc, char **argv);
+int cmd_step(cli_t *cli, int argc, char **argv);
+int cmd_note(cli_t *cli, int argc, char **argv);
+int cmd_meta(cli_t *cli, int argc, char **argv);
+int cmd_result(cli_t *cli, int argc, char **argv);
+int cmd_log_line(cli_t *cli, int argc, char **argv);
+int cmd_track(cli_t *cli, int argc, char **argv);
+int cmd_done(cli_t *cli, int argc, char **argv);
 
 /* Starts a daemon for cli's data directory and waits until it answers.
  * Returns an exit code (CLI_UNREACHABLE when it does not come up). */
 int cli_spawn_daemon(cli_t *cli);
+
+/* Does colour belong on stream fd (STDOUT_FILENO or STDERR_FILENO): a
+ * terminal, no NO_COLOR, no --no-color? */
+int cli_color_on(const cli_t *cli, int fd);
 
 #endif

@@ -7,7 +7,12 @@
  * are read into a buffer capped at RESPONSE_CAP; streams are parsed as they
  * arrive by args_sse_next(), so a stream is never held in memory. A request
  * that could not connect is flagged (connect_failed): nothing was sent, so
- * `tl add` may start a daemon and send it again.
+ * `tl add` may start a daemon and send it again. A 404 answer is its own
+ * exit code (CLI_NOT_FOUND), so scripts can tell "no such task" apart.
+ *
+ * Feeds (tl watch) are event streams on their own easy handles in one
+ * multi handle, driven by cli_feeds_poll() from the UI loop, which also
+ * waits on the terminal: one thread, and the UI never blocks on a stream.
  */
 #include "client.h"
 
@@ -155,21 +160,21 @@ static int transport_error(cli_t *cli, transfer_t *t, CURLcode cc,
     return CLI_UNREACHABLE;
 }
 
-/* Runs one transfer on the shared handle; body_text may be NULL. */
-static int perform(cli_t *cli, const char *method, const char *path,
-                   const char *body_text, long timeout_ms, transfer_t *t)
+/* Sets up handle c for one transfer; body_text may be NULL. Returns the
+ * request headers (free them after the transfer), or NULL with
+ * t->res->errmsg set when the socket cannot be found. errbuf must live
+ * as long as the transfer. */
+static struct curl_slist *setup(cli_t *cli, CURL *c, const char *method,
+                                const char *path, const char *body_text,
+                                long timeout_ms, transfer_t *t, char *errbuf)
 {
-    CURL *c = handle(cli);
     struct curl_slist *hdrs = NULL;
-    char errbuf[CURL_ERROR_SIZE] = "";
     char *url;
-    CURLcode cc;
-    int rc;
 
     if (cli_resolve(cli)) {
         snprintf(t->res->errmsg, sizeof(t->res->errmsg),
                  "cannot find the daemon's socket");
-        return CLI_USAGE;
+        return NULL;
     }
     url = cli_xasprintf("http://localhost%s", path);
     curl_easy_reset(c);
@@ -181,7 +186,7 @@ static int perform(cli_t *cli, const char *method, const char *path,
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     cli_xcheck(hdrs);
     curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, cli->socket_path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_URL, url); /* curl copies it */
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "tl/" TL_VERSION);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -199,22 +204,46 @@ static int perform(cli_t *cli, const char *method, const char *path,
     } else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
     }
-    cc = curl_easy_perform(c);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-    curl_slist_free_all(hdrs);
     free(url);
+    return hdrs;
+}
 
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &t->res->status);
+/* Reads the outcome of a finished transfer into t->res: an exit code. */
+static int finish(cli_t *cli, transfer_t *t, CURLcode cc, const char *errbuf)
+{
+    cli_http_t *res = t->res;
+    int rc;
+
+    curl_easy_setopt(t->curl, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &res->status);
     if (cc == CURLE_WRITE_ERROR && t->stopped)
         cc = CURLE_OK;
     if (cc != CURLE_OK)
         return transport_error(cli, t, cc, errbuf);
-    if (t->res->body)
-        t->res->json = json_loadb(t->res->body, t->res->len, 0, NULL);
-    rc = t->res->status / 100 == 2 ? CLI_OK : CLI_FAIL;
-    if (rc)
-        http_error_message(t->res);
+    if (res->body)
+        res->json = json_loadb(res->body, res->len, 0, NULL);
+    if (res->status / 100 == 2)
+        return CLI_OK;
+    rc = res->status == 404 ? CLI_NOT_FOUND : CLI_FAIL;
+    http_error_message(res);
     return rc;
+}
+
+/* Runs one transfer on the shared handle; body_text may be NULL. */
+static int perform(cli_t *cli, const char *method, const char *path,
+                   const char *body_text, long timeout_ms, transfer_t *t)
+{
+    CURL *c = handle(cli);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hdrs;
+    CURLcode cc;
+
+    hdrs = setup(cli, c, method, path, body_text, timeout_ms, t, errbuf);
+    if (!hdrs)
+        return CLI_USAGE;
+    cc = curl_easy_perform(c);
+    curl_slist_free_all(hdrs);
+    return finish(cli, t, cc, errbuf);
 }
 
 int cli_http(cli_t *cli, const char *method, const char *path, json_t *body,
@@ -275,6 +304,136 @@ int cli_stream(cli_t *cli, const char *path, double timeout_s, cli_event_cb cb,
     rc = perform(cli, "GET", path, NULL, timeout_ms, &t);
     args_sse_free(&t.sse);
     return rc;
+}
+
+/* ---- event streams in a UI loop ---------------------------------------- */
+
+struct cli_feed {
+    CURL *curl;
+    struct curl_slist *hdrs;
+    transfer_t t;
+    cli_http_t res;
+    char errbuf[CURL_ERROR_SIZE];
+    int done, rc;
+    struct cli_feed *next;
+};
+
+struct cli_feeds {
+    cli_t *cli;
+    CURLM *multi;
+    cli_feed_t *list;
+};
+
+cli_feeds_t *cli_feeds_new(cli_t *cli)
+{
+    cli_feeds_t *fs = cli_xcheck(calloc(1, sizeof(*fs)));
+
+    fs->cli = cli;
+    fs->multi = cli_xcheck(curl_multi_init());
+    return fs;
+}
+
+void cli_feeds_free(cli_feeds_t *fs)
+{
+    if (!fs)
+        return;
+    while (fs->list)
+        cli_feed_close(fs, fs->list);
+    curl_multi_cleanup(fs->multi);
+    free(fs);
+}
+
+cli_feed_t *cli_feed_open(cli_feeds_t *fs, const char *path, cli_event_cb cb,
+                          void *ud)
+{
+    cli_feed_t *f = cli_xcheck(calloc(1, sizeof(*f)));
+
+    f->t = (transfer_t){.res = &f->res, .streaming = 1, .cb = cb, .ud = ud};
+    args_sse_init(&f->t.sse, 0);
+    f->curl = cli_xcheck(curl_easy_init());
+    f->next = fs->list;
+    fs->list = f;
+    f->hdrs = setup(fs->cli, f->curl, "GET", path, NULL, 0, &f->t, f->errbuf);
+    if (!f->hdrs || curl_multi_add_handle(fs->multi, f->curl) != CURLM_OK) {
+        if (f->hdrs)
+            snprintf(f->res.errmsg, sizeof(f->res.errmsg),
+                     "cannot start the event stream");
+        f->done = 1;
+        f->rc = f->hdrs ? CLI_FAIL : CLI_USAGE;
+    }
+    return f;
+}
+
+void cli_feed_close(cli_feeds_t *fs, cli_feed_t *f)
+{
+    cli_feed_t **p;
+
+    if (!f)
+        return;
+    for (p = &fs->list; *p; p = &(*p)->next) {
+        if (*p == f) {
+            *p = f->next;
+            break;
+        }
+    }
+    curl_multi_remove_handle(fs->multi, f->curl);
+    curl_easy_cleanup(f->curl);
+    curl_slist_free_all(f->hdrs);
+    args_sse_free(&f->t.sse);
+    cli_http_free(&f->res);
+    free(f);
+}
+
+/* Marks the feeds whose transfer ended. */
+static void reap_feeds(cli_feeds_t *fs)
+{
+    CURLMsg *msg;
+    cli_feed_t *f;
+    int left;
+
+    while ((msg = curl_multi_info_read(fs->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        for (f = fs->list; f && f->curl != msg->easy_handle; f = f->next)
+            ;
+        if (!f || f->done)
+            continue;
+        f->rc = finish(fs->cli, &f->t, msg->data.result, f->errbuf);
+        f->done = 1;
+    }
+}
+
+int cli_feeds_poll(cli_feeds_t *fs, int fd, int timeout_ms, int *fd_ready)
+{
+    struct curl_waitfd extra = {.fd = fd, .events = CURL_WAIT_POLLIN};
+    int running, n;
+
+    *fd_ready = 0;
+    if (curl_multi_perform(fs->multi, &running) != CURLM_OK)
+        return -1;
+    reap_feeds(fs);
+    if (curl_multi_poll(fs->multi, fd >= 0 ? &extra : NULL, fd >= 0 ? 1 : 0,
+                        timeout_ms, &n) != CURLM_OK)
+        return -1;
+    *fd_ready = fd >= 0 && (extra.revents & CURL_WAIT_POLLIN) != 0;
+    if (curl_multi_perform(fs->multi, &running) != CURLM_OK)
+        return -1;
+    reap_feeds(fs);
+    return 0;
+}
+
+int cli_feed_started(const cli_feed_t *f)
+{
+    return f->t.checked_status && f->res.status / 100 == 2;
+}
+
+int cli_feed_done(const cli_feed_t *f, int *rc, const char **errmsg)
+{
+    if (!f->done)
+        return 0;
+    *rc = f->rc;
+    *errmsg = f->res.errmsg;
+    return 1;
 }
 
 /* ---- JSON helpers ----------------------------------------------------- */

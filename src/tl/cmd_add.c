@@ -35,6 +35,8 @@ static const char usage[] =
     "      --retries N    retry a failed task up to N times\n"
     "      --key K        a unique key: adding it again returns that task\n"
     "  -w, --wait         wait for the task; exit with its exit code\n"
+    "  -f, --follow       show its output live, then exit with its exit\n"
+    "                     code\n"
     "      --print-id     print only the task id\n"
     "      --json         print the task as JSON\n";
 
@@ -49,8 +51,10 @@ enum {
 
 typedef struct add_opts {
     json_t *body;
-    int wait, print_id, json;
+    int wait, follow, print_id, json;
 } add_opts_t;
+
+#define FOLLOW_TAIL 100000 /* lines printed before the stream started */
 
 /* d as a JSON integer when it is whole, else as a real. */
 static json_t *json_number_of(double d)
@@ -106,6 +110,9 @@ static int parse_option(int c, add_opts_t *o)
     case 'w':
         o->wait = 1;
         return 0;
+    case 'f':
+        o->follow = 1;
+        return 0;
     case OPT_PRINT_ID:
         o->print_id = 1;
         return 0;
@@ -160,41 +167,22 @@ static int build_command(int argc, char **argv, json_t **out)
     return 0;
 }
 
-/* POST /api/tasks, starting a daemon if nobody listens. */
-static int submit(cli_t *cli, json_t *body, cli_http_t *res)
-{
-    int rc = cli_http(cli, "POST", "/api/tasks", body, res);
-
-    if (rc == CLI_UNREACHABLE && res->connect_failed) {
-        cli_http_free(res);
-        rc = cli_spawn_daemon(cli);
-        if (rc)
-            return rc;
-        rc = cli_http(cli, "POST", "/api/tasks", body, res);
-    }
-    if (rc == CLI_OK && !json_is_object(res->json)) {
-        snprintf(res->errmsg, sizeof(res->errmsg),
-                 "the daemon's answer is not a task");
-        rc = CLI_FAIL;
-    }
-    if (rc)
-        cli_error(rc, "%s", res->errmsg);
-    return rc;
-}
-
 static void print_added(const add_opts_t *o, const cli_http_t *res)
 {
     long long id = (long long)cli_json_int(res->json, "id", 0);
     const char *key = cli_json_str(res->json, "key");
+
+    /* with --follow, stdout is the command's output */
+    FILE *out = o->follow ? stderr : stdout;
 
     if (o->json)
         cli_print_json(res->json);
     else if (o->print_id)
         printf("%lld\n", id);
     else if (res->status == 200 && key)
-        printf("task %lld exists already (key %s)\n", id, key);
+        fprintf(out, "task %lld exists already (key %s)\n", id, key);
     else
-        printf("added task %lld\n", id);
+        fprintf(out, "added task %lld\n", id);
     fflush(stdout);
 }
 
@@ -209,6 +197,7 @@ int cmd_add(cli_t *cli, int argc, char **argv)
         {"retries", required_argument, NULL, OPT_RETRIES},
         {"key", required_argument, NULL, OPT_KEY},
         {"wait", no_argument, NULL, 'w'},
+        {"follow", no_argument, NULL, 'f'},
         {"print-id", no_argument, NULL, OPT_PRINT_ID},
         {"json", no_argument, NULL, OPT_JSON},
         CLI_GLOBAL_OPTIONS,
@@ -218,7 +207,7 @@ int cmd_add(cli_t *cli, int argc, char **argv)
     json_t *cmd = NULL, *task = NULL;
     int c, rc = CLI_OK;
 
-    while ((c = cli_getopt(cli, argc, argv, "+:hp:g:t:w", longopts, usage)) !=
+    while ((c = cli_getopt(cli, argc, argv, "+:hp:g:t:wf", longopts, usage)) !=
            -1) {
         rc = c == CLI_OPT_EXIT ? cli->rc : parse_option(c, &o);
         if (rc || c == CLI_OPT_EXIT)
@@ -232,12 +221,17 @@ int cmd_add(cli_t *cli, int argc, char **argv)
     if (rc)
         goto out;
     json_object_set_new(o.body, "command", cmd);
-    rc = submit(cli, o.body, &res);
+    rc = cli_create_task(cli, o.body, &res);
     if (rc)
         goto out;
     print_added(&o, &res);
-    if (o.wait) {
-        rc = cli_wait_task(cli, cli_json_int(res.json, "id", 0), 0, &task);
+    if (o.wait || o.follow) {
+        follow_opts_t fo = {.logs = o.follow,
+                            .split_streams = 1,
+                            .log_tail = FOLLOW_TAIL,
+                            .live = o.follow && cli_live_ok()};
+
+        rc = cli_follow_task(cli, cli_json_int(res.json, "id", 0), &fo, &task);
         if (rc == CLI_OK)
             rc = cli_task_outcome(task, 1);
         json_decref(task);

@@ -14,6 +14,7 @@
 #include "args.h"
 #include "cli.h"
 #include "client.h"
+#include "wait.h"
 
 static const char usage[] =
     "usage: tl log [-n|--tail N] [-f|--follow] ID\n"
@@ -22,7 +23,8 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  -n, --tail N   the last N lines (default 100; 0 for all)\n"
-    "  -f, --follow   keep printing new lines until the task finishes\n";
+    "  -f, --follow   keep printing new lines until the task finishes\n"
+    "                 (exits 0 when it has, whatever its outcome)\n";
 
 #define TAIL_MAX 1000000
 #define STREAM_LOGS_MAX 100000 /* the most ?logs= takes */
@@ -55,34 +57,16 @@ static int print_logs(cli_t *cli, int64_t id, int64_t tail)
     return CLI_OK;
 }
 
-static int on_log_event(const args_sse_event_t *ev, void *ud)
-{
-    json_t *line;
-
-    if (strcmp(ev->event, "task.log") != 0)
-        return 0;
-    line = json_loadb(ev->data, ev->data_len, 0, NULL);
-    print_line(line);
-    json_decref(line);
-    fflush(stdout);
-    return 0;
-}
-
 static int follow_logs(cli_t *cli, int64_t id, int64_t tail)
 {
-    char *path;
-    cli_http_t res;
+    follow_opts_t o = {.logs = 1, .log_tail = (long)tail};
+    json_t *task = NULL;
     int rc;
 
     if (tail == 0 || tail > STREAM_LOGS_MAX)
-        tail = STREAM_LOGS_MAX;
-    path = cli_xasprintf("/api/tasks/%lld/stream?logs=%lld", (long long)id,
-                         (long long)tail);
-    rc = cli_stream(cli, path, 0, on_log_event, NULL, &res);
-    free(path);
-    if (rc)
-        cli_error(rc, "%s", res.errmsg);
-    cli_http_free(&res);
+        o.log_tail = STREAM_LOGS_MAX;
+    rc = cli_follow_task(cli, id, &o, &task);
+    json_decref(task);
     return rc;
 }
 

@@ -1,6 +1,6 @@
 /*
- * cmd_misc.c -- `tl parallel` (a group's parallel limit, or the groups),
- * `tl clean` (remove old finished tasks) and `tl stats` (counts, groups).
+ * cmd_misc.c -- `tl parallel` (a group's parallel limit, or the groups)
+ * and `tl clean` (remove old finished tasks).
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,18 +13,18 @@ static const char parallel_usage[] =
     "usage: tl parallel [N] [-g|--group G] [--json]\n"
     "\n"
     "With N, lets group G (default \"default\") run N tasks at once (0: no\n"
-    "limit). Without N, shows the groups.\n";
+    "limit). Without N, shows the groups.\n"
+    "\n"
+    "options:\n"
+    "  -g, --group G  the group\n"
+    "      --json     print the group ({\"name\", \"parallel\"}), or\n"
+    "                 {\"groups\": [...]} without N\n";
 
 static const char clean_usage[] =
     "usage: tl clean [--older-than DUR]\n"
     "\n"
     "Removes finished tasks (and their logs) that finished more than DUR\n"
     "ago (30s, 5m, 2h, 7d, ...; default 0: all finished tasks).\n";
-
-static const char stats_usage[] =
-    "usage: tl stats [--json]\n"
-    "\n"
-    "Shows how many tasks are in each state, and the groups.\n";
 
 enum { OPT_JSON = CLI_OPT_FIRST_LOCAL, OPT_OLDER_THAN };
 
@@ -33,7 +33,7 @@ enum { OPT_JSON = CLI_OPT_FIRST_LOCAL, OPT_OLDER_THAN };
 
 /* ---- groups ----------------------------------------------------------- */
 
-static void print_groups(const json_t *groups, const char *only)
+void cli_print_groups(const json_t *groups, const char *only)
 {
     json_t *g;
     size_t i, shown = 0;
@@ -119,7 +119,7 @@ int cmd_parallel(cli_t *cli, int argc, char **argv)
     if (rc == CLI_OK && json)
         cli_print_json(out);
     else if (rc == CLI_OK)
-        print_groups(json_object_get(out, "groups"), group);
+        cli_print_groups(json_object_get(out, "groups"), group);
     json_decref(out);
     return rc;
 }
@@ -162,52 +162,6 @@ int cmd_clean(cli_t *cli, int argc, char **argv)
         printf("removed %lld task%s\n", (long long)removed,
                removed == 1 ? "" : "s");
     }
-    json_decref(out);
-    return rc;
-}
-
-/* ---- stats ------------------------------------------------------------ */
-
-static void print_stats(const json_t *stats)
-{
-    static const char *const states[] = {"queued",    "running", "paused",
-                                         "completed", "failed",  "cancelled"};
-    json_t *counts = json_object_get(stats, "counts");
-    int64_t total = 0, n;
-    size_t i;
-
-    for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-        n = cli_json_int(counts, states[i], 0);
-        total += n;
-        printf("%-10s %lld\n", states[i], (long long)n);
-    }
-    printf("%-10s %lld\n\n", "total", (long long)total);
-    print_groups(json_object_get(stats, "groups"), NULL);
-}
-
-int cmd_stats(cli_t *cli, int argc, char **argv)
-{
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, OPT_JSON},
-        CLI_GLOBAL_OPTIONS,
-    };
-    json_t *out = NULL;
-    int c, json = 0, rc;
-
-    while ((c = cli_getopt(cli, argc, argv, ":h", longopts, stats_usage)) !=
-           -1) {
-        if (c != OPT_JSON)
-            return cli->rc;
-        json = 1;
-    }
-    if (optind < argc)
-        return cli_usage_error(stats_usage, "unexpected argument '%s'",
-                               argv[optind]);
-    rc = cli_call(cli, "GET", "/api/stats", NULL, &out);
-    if (rc == CLI_OK && json)
-        cli_print_json(out);
-    else if (rc == CLI_OK)
-        print_stats(out);
     json_decref(out);
     return rc;
 }

@@ -62,7 +62,7 @@ static int act(cli_t *cli, const action_t *a, int64_t id)
     free(path);
     if (rc == CLI_OK)
         printf("%s task %lld\n", a->done, (long long)id);
-    else if (rc == CLI_FAIL)
+    else if (rc == CLI_FAIL || rc == CLI_NOT_FOUND)
         report(id, res.errmsg);
     else
         cli_error(rc, "%s", res.errmsg);

@@ -4,7 +4,8 @@
  *
  * DESIGN: each command is a function taking its own argv (argv[0] is its
  * name) that returns the exit code: 0 ok, 1 a task failed or the daemon
- * answered an error, 2 a usage error, 3 no daemon answers. Only the
+ * answered an error, 2 a usage error, 3 no daemon answers, 4 no such task
+ * (404). Only the
  * LC_CTYPE locale is taken from the environment (for the width of
  * characters); numbers are always parsed and printed the C way.
  */
@@ -20,24 +21,36 @@
 typedef struct command {
     const char *name;
     int (*run)(cli_t *cli, int argc, char **argv);
-    const char *summary;
+    const char *summary; /* NULL: hidden from the help */
+    int reporter;        /* listed with the in-task reporters */
 } command_t;
 
 static const command_t commands[] = {
-    {"serve", cmd_serve, "run the daemon (API, dashboard, tasks)"},
-    {"add", cmd_add, "add a task: tl add [options] -- CMD..."},
-    {"ls", cmd_ls, "list tasks"},
-    {"show", cmd_show, "show one task"},
-    {"log", cmd_log, "print a task's output (-f to follow)"},
-    {"wait", cmd_wait, "wait until tasks finish"},
-    {"cancel", cmd_action, "cancel tasks"},
-    {"pause", cmd_action, "pause running tasks"},
-    {"resume", cmd_action, "resume paused tasks"},
-    {"retry", cmd_action, "queue failed or cancelled tasks again"},
-    {"rm", cmd_action, "remove finished tasks"},
-    {"parallel", cmd_parallel, "set or show how many tasks a group runs"},
-    {"clean", cmd_clean, "remove old finished tasks"},
-    {"stats", cmd_stats, "show task counts and groups"},
+    {"serve", cmd_serve, "run the daemon (API, dashboard, tasks)", 0},
+    {"add", cmd_add, "add a task: tl add [options] -- CMD...", 0},
+    {"ls", cmd_ls, "list tasks", 0},
+    {"show", cmd_show, "show one task", 0},
+    {"log", cmd_log, "print a task's output (-f to follow)", 0},
+    {"wait", cmd_wait, "wait until tasks finish", 0},
+    {"watch", cmd_watch, "a live full-screen view of the tasks", 0},
+    {"cancel", cmd_action, "cancel tasks", 0},
+    {"pause", cmd_action, "pause running tasks", 0},
+    {"resume", cmd_action, "resume paused tasks", 0},
+    {"retry", cmd_action, "queue failed or cancelled tasks again", 0},
+    {"rm", cmd_action, "remove finished tasks", 0},
+    {"parallel", cmd_parallel, "set or show how many tasks a group runs", 0},
+    {"clean", cmd_clean, "remove old finished tasks", 0},
+    {"stats", cmd_stats, "counts, success rates and durations", 0},
+    {"track", cmd_track, "register work this shell does; prints its id", 0},
+    {"done", cmd_done, "end a tracked task", 0},
+    {"demo", cmd_demo, "add demo tasks to see what tasklight does", 0},
+    {"progress", cmd_progress, "report progress: 45, 50/154, --current", 1},
+    {"step", cmd_step, "add or update a substep", 1},
+    {"note", cmd_note, "set the status message", 1},
+    {"meta", cmd_meta, "merge KEY=VALUE into the metadata", 1},
+    {"result", cmd_result, "set the result (JSON)", 1},
+    {"log-line", cmd_log_line, "append lines to the log (args or stdin)", 1},
+    {"__complete-ids", cmd_complete_ids, NULL, 0},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -45,18 +58,27 @@ static const command_t commands[] = {
 static const char usage_head[] =
     "usage: tl [--data-dir D] [--socket PATH] [--no-color] COMMAND [ARGS]\n";
 
-static void print_help(FILE *f)
+static void print_commands(FILE *f, int reporter)
 {
     size_t i;
 
+    for (i = 0; i < NCOMMANDS; i++)
+        if (commands[i].summary && commands[i].reporter == reporter)
+            fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+}
+
+static void print_help(FILE *f)
+{
     fputs(usage_head, f);
     fputs("\nRuns and tracks background tasks through a local daemon.\n"
           "\ncommands:\n",
           f);
-    for (i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    print_commands(f, 0);
+    fputs("  help      show help: tl help COMMAND\n"
+          "\nin a task (TASKLIGHT_TASK_ID), or with --task ID:\n",
+          f);
+    print_commands(f, 1);
     fputs(
-        "  help      show help: tl help COMMAND\n"
         "\noptions (before the command, or among its options):\n"
         "  --data-dir D    the instance's directory (env TASKLIGHT_DATA_DIR;\n"
         "                  default $XDG_DATA_HOME/tasklight or\n"
@@ -64,9 +86,10 @@ static void print_help(FILE *f)
         "  --socket PATH   the daemon's socket (env TASKLIGHT_SOCKET;\n"
         "                  default DATA_DIR/tasklight.sock)\n"
         "  --no-color      no colour even on a terminal (also NO_COLOR)\n"
-        "  --version       print the version\n"
+        "  -V, --version   print the version\n"
         "\nexit status: 0 ok, 1 a task failed or the daemon answered an\n"
-        "error, 2 a usage error, 3 no daemon answers.\n",
+        "error, 2 a usage error, 3 no daemon answers, 4 no such task.\n"
+        "See tl(1) and tl-COMMAND(1).\n",
         f);
 }
 

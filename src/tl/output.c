@@ -32,23 +32,24 @@ const char *cli_sgr(const cli_t *cli, const char *sgr)
 }
 
 static const struct {
-    const char *state, *icon, *sgr;
+    const char *state, *icon, *ascii, *sgr;
 } styles[] = {
-    {"queued", "\xE2\x97\xA6", SGR_DIM},      /* ◦ */
-    {"running", "\xE2\x96\xB6", SGR_CYAN},    /* ▶ */
-    {"paused", "\xE2\x8F\xB8", SGR_YELLOW},   /* ⏸ */
-    {"completed", "\xE2\x9C\x93", SGR_GREEN}, /* ✓ */
-    {"failed", "\xE2\x9C\x97", SGR_RED},      /* ✗ */
-    {"cancelled", "\xE2\x96\xA0", SGR_DIM},   /* ■ */
+    {"queued", "\xE2\x97\xA6", ".", SGR_DIM},      /* ◦ */
+    {"running", "\xE2\x96\xB6", ">", SGR_CYAN},    /* ▶ */
+    {"paused", "\xE2\x8F\xB8", "=", SGR_YELLOW},   /* ⏸ */
+    {"completed", "\xE2\x9C\x93", "+", SGR_GREEN}, /* ✓ */
+    {"failed", "\xE2\x9C\x97", "x", SGR_RED},      /* ✗ */
+    {"cancelled", "\xE2\x96\xA0", "-", SGR_DIM},   /* ■ */
 };
 
-void cli_state_style(const char *state, const char **icon, const char **sgr)
+void cli_state_style(const cli_t *cli, const char *state, const char **icon,
+                     const char **sgr)
 {
     size_t i;
 
     for (i = 0; state && i < sizeof(styles) / sizeof(styles[0]); i++) {
         if (strcmp(state, styles[i].state) == 0) {
-            *icon = styles[i].icon;
+            *icon = cli->unicode ? styles[i].icon : styles[i].ascii;
             *sgr = styles[i].sgr;
             return;
         }
@@ -79,6 +80,15 @@ size_t cli_term_width(void)
             return (size_t)n;
     }
     return 100;
+}
+
+char *cli_fit(const char *s, size_t width)
+{
+    size_t size = strlen(s) * 4 + 8;
+    char *buf = cli_xmalloc(size);
+
+    args_fit_text(s, width, buf, size);
+    return buf;
 }
 
 void cli_put_cell(const char *text, size_t width, int right)

@@ -21,15 +21,22 @@
 /* "\033[<sgr>m" when cli shows colour, else "". */
 const char *cli_sgr(const cli_t *cli, const char *sgr);
 
-/* The icon ("✓", "▶", ...) and colour (an SGR) of a state name; "?" and ""
- * for an unknown one. */
-void cli_state_style(const char *state, const char **icon, const char **sgr);
+#define SGR_BLUE "34"
+#define SGR_MAGENTA "35"
+
+/* The icon ("✓", "▶", ...; ASCII ones when the locale is not UTF-8) and
+ * colour (an SGR) of a state name; "?" and "" for an unknown one. */
+void cli_state_style(const cli_t *cli, const char *state, const char **icon,
+                     const char **sgr);
 
 /* Is state a final one (completed, failed, cancelled)? */
 int cli_state_is_final(const char *state);
 
 /* The terminal's width: TIOCGWINSZ on stdout, else $COLUMNS, else 100. */
 size_t cli_term_width(void);
+
+/* s fitted to width columns (args_fit_text()); malloc'd, free() it. */
+char *cli_fit(const char *s, size_t width);
 
 /* Prints text (already fit to width) padded with spaces to width columns;
  * right-aligned when right. */

@@ -9,6 +9,8 @@
  * caller then polls GET /healthz. Two clients may race to start one: the
  * loser exits on the data directory's lock, and the winner answers both,
  * so a child that exited is only an error once the daemon stays silent.
+ * A create is sent again only when the first try could not connect
+ * (nothing was sent), so a task is never created twice.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -136,5 +138,26 @@ int cli_spawn_daemon(cli_t *cli)
     rc = CLI_OK;
 out:
     free(log_path);
+    return rc;
+}
+
+int cli_create_task(cli_t *cli, json_t *body, cli_http_t *res)
+{
+    int rc = cli_http(cli, "POST", "/api/tasks", body, res);
+
+    if (rc == CLI_UNREACHABLE && res->connect_failed) {
+        cli_http_free(res);
+        rc = cli_spawn_daemon(cli);
+        if (rc)
+            return rc;
+        rc = cli_http(cli, "POST", "/api/tasks", body, res);
+    }
+    if (rc == CLI_OK && !json_is_object(res->json)) {
+        snprintf(res->errmsg, sizeof(res->errmsg),
+                 "the daemon's answer is not a task");
+        rc = CLI_FAIL;
+    }
+    if (rc)
+        cli_error(rc, "%s", res->errmsg);
     return rc;
 }

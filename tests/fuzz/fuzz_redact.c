@@ -14,10 +14,12 @@
  *      catches a write past it): *out_len <= cap, and the result is a prefix
  *      of the uncut one, which fits in 6 * len + 16 bytes.
  *   2. A secret in the alphabet of one recognised shape, drawn from a PRNG
- *      seeded by the input (so the fuzzer cannot copy it into the text around
- *      it), is planted in that shape between the prefix and the suffix (a
- *      blank on each side). No 8-byte piece of it may be in the output. The
- *      search is a plain loop, not memmem, whose needles libFuzzer learns.
+ *      seeded by the input, is planted in that shape between the prefix and
+ *      the suffix (a blank on each side); a private key goes over several
+ *      lines with a stream state. No 8-byte piece of the secret may be in
+ *      the output more often than in the text around it (the fuzzer can
+ *      still copy pieces there). The search is a plain loop, not memmem,
+ *      whose needles libFuzzer would learn.
  */
 #include "redact.h"
 
@@ -163,8 +165,8 @@ static void show(const char *what, const char *p, size_t n)
 
 /* No piece of the secret (at line[at..at+sn)) is in the output more often
  * than in the text around it, which the fuzzer may have copied it into. */
-static void check_clean(const char *out, size_t n, const char *line,
-                        size_t len, size_t at, size_t sn)
+static void check_clean(const char *out, size_t n, const char *line, size_t len,
+                        size_t at, size_t sn)
 {
     size_t w = sn < PIECE ? sn : PIECE;
     const char *secret = line + at;
@@ -183,7 +185,7 @@ static void check_clean(const char *out, size_t n, const char *line,
 /* Check 1. */
 static void stream(const uint8_t *data, size_t size, size_t cap)
 {
-    tl__redact_state_t st = TL__REDACT_STATE_INIT, st2 = st;
+    tl__redact_state_t st = {0}, st2 = st;
     const char *p = (const char *)data, *end = p + size;
 
     while (p <= end) {
@@ -221,11 +223,11 @@ static void redact_line(const char *line, size_t len, tl__redact_state_t *st,
 }
 
 /* Check 2. */
-static void planted(unsigned shape, const char *pre, size_t pn,
-                    const char *suf, size_t sufn)
+static void planted(unsigned shape, const char *pre, size_t pn, const char *suf,
+                    size_t sufn)
 {
     static char line[LINE_MAX], secret[512];
-    tl__redact_state_t st = TL__REDACT_STATE_INIT;
+    tl__redact_state_t st = {0};
     size_t len = 0, sn = 0, at = 0;
 
     memcpy(line, pre, pn);
@@ -284,8 +286,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     stream(data, size, caps[data[1] % (sizeof(caps) / sizeof(caps[0]))]);
 
-    rng = (uint32_t)data[2] | (uint32_t)data[3] << 8 |
-          (uint32_t)data[4] << 16 | (uint32_t)data[5] << 24;
+    rng = (uint32_t)data[2] | (uint32_t)data[3] << 8 | (uint32_t)data[4] << 16 |
+          (uint32_t)data[5] << 24;
     rng = rng * 2654435761u + 1; /* never 0 */
     if (!rng)
         rng = 1;

@@ -1,7 +1,8 @@
 /*
  * test_args.c -- unit tests of the tl command's pure parsers (src/tl/args.c):
  * durations, integers, ids, priorities, shell quoting, elapsed times, text
- * fitting and the incremental SSE parser, good inputs and bad.
+ * fitting, progress bars, table layout, the reporters' numbers and
+ * KEY=VALUE, and the incremental SSE parser, good inputs and bad.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -293,6 +294,187 @@ static void test_fit_text(void **state)
     assert_int_equal(args_fit_text("abc", 3, small, 0), 0);
 }
 
+/* ---- reporters' numbers ------------------------------------------------ */
+
+static void test_numbers(void **state)
+{
+    double d = -1, c = -1, t = -1;
+
+    assert_int_equal(args_parse_number("45", 0, 100, &d), 0);
+    assert_true(d == 45);
+    assert_int_equal(args_parse_number("2.5", 0, 100, &d), 0);
+    assert_true(d == 2.5);
+    assert_int_equal(args_parse_number(".5", 0, 100, &d), 0);
+    assert_true(d == 0.5);
+    d = 7;
+    assert_int_equal(args_parse_number("101", 0, 100, &d), -1);
+    assert_int_equal(args_parse_number("-1", 0, 100, &d), -1);
+    assert_int_equal(args_parse_number("1e2", 0, 100, &d), -1);
+    assert_int_equal(args_parse_number("", 0, 100, &d), -1);
+    assert_int_equal(args_parse_number("nan", 0, 100, &d), -1);
+    assert_int_equal(args_parse_number(" 1", 0, 100, &d), -1);
+    assert_int_equal(args_parse_number(NULL, 0, 100, &d), -1);
+    assert_true(d == 7);
+
+    assert_int_equal(args_parse_percent("45", &d), 0);
+    assert_true(d == 45);
+    assert_int_equal(args_parse_percent("45.5%", &d), 0);
+    assert_true(d == 45.5);
+    assert_int_equal(args_parse_percent("100%", &d), 0);
+    assert_true(d == 100);
+    assert_int_equal(args_parse_percent("0", &d), 0);
+    assert_true(d == 0);
+    d = 7;
+    assert_int_equal(args_parse_percent("%", &d), -1);
+    assert_int_equal(args_parse_percent("100.1", &d), -1);
+    assert_int_equal(args_parse_percent("45%%", &d), -1);
+    assert_int_equal(args_parse_percent("50/154", &d), -1);
+    assert_true(d == 7);
+
+    assert_int_equal(args_parse_fraction("50/154", &c, &t), 0);
+    assert_true(c == 50 && t == 154);
+    assert_int_equal(args_parse_fraction("0/1", &c, &t), 0);
+    assert_true(c == 0 && t == 1);
+    c = t = 7;
+    assert_int_equal(args_parse_fraction("5/4", &c, &t), -1);
+    assert_int_equal(args_parse_fraction("1/0", &c, &t), -1);
+    assert_int_equal(args_parse_fraction("/4", &c, &t), -1);
+    assert_int_equal(args_parse_fraction("4/", &c, &t), -1);
+    assert_int_equal(args_parse_fraction("45", &c, &t), -1);
+    assert_int_equal(args_parse_fraction("1/2/3", &c, &t), -1);
+    assert_true(c == 7 && t == 7);
+}
+
+static void test_split_kv(void **state)
+{
+    assert_int_equal(args_split_kv("a=1"), 1);
+    assert_int_equal(args_split_kv("image=win:latest"), 5);
+    assert_int_equal(args_split_kv("k="), 1);
+    assert_int_equal(args_split_kv("k=a=b"), 1);
+    assert_int_equal(args_split_kv("=1"), -1);
+    assert_int_equal(args_split_kv("novalue"), -1);
+    assert_int_equal(args_split_kv(""), -1);
+    assert_int_equal(args_split_kv(NULL), -1);
+}
+
+static void check_utf8_fix(const char *in, size_t len, const char *want)
+{
+    size_t n = 99;
+    char *got = args_utf8_fix(in, len, &n);
+
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    assert_int_equal(n, strlen(want));
+    free(got);
+}
+
+static void test_utf8_fix(void **state)
+{
+    check_utf8_fix("hello", 5, "hello");
+    check_utf8_fix("", 0, "");
+    check_utf8_fix("caf\xC3\xA9", 5, "caf\xC3\xA9");
+    check_utf8_fix("a\xFFz", 3, "a\xEF\xBF\xBDz");
+    check_utf8_fix("a\0z", 3, "a\xEF\xBF\xBDz");
+    /* a sequence cut by the length is not read past it */
+    check_utf8_fix("\xC3\xA9", 1, "\xEF\xBF\xBD");
+    check_utf8_fix("\xE2\x82\xAC!", 4, "\xE2\x82\xAC!");
+    check_utf8_fix("\xED\xA0\x80", 3,
+                   "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"); /* surrogate */
+}
+
+/* ---- progress bars and layout ------------------------------------------ */
+
+static void check_bar(double pct, size_t inner, int unicode, const char *want)
+{
+    char buf[64];
+    size_t cols = args_format_bar(pct, inner, unicode, buf, sizeof(buf));
+
+    assert_string_equal(buf, want);
+    assert_int_equal(cols, inner + 2);
+    assert_int_equal(args_text_width(buf), inner + 2);
+}
+
+static void test_bar(void **state)
+{
+    char tiny[8];
+
+    check_bar(45, 10, 1,
+              "\xE2\x96\x95\xE2\x96\x88\xE2\x96\x88\xE2\x96\x88\xE2\x96\x88"
+              "\xE2\x96\x8C     \xE2\x96\x8F"); /* ▕████▌     ▏ */
+    check_bar(0, 4, 1, "\xE2\x96\x95    \xE2\x96\x8F");
+    check_bar(-1, 4, 1, "\xE2\x96\x95    \xE2\x96\x8F");
+    check_bar(NAN, 4, 1, "\xE2\x96\x95    \xE2\x96\x8F");
+    check_bar(100, 2, 1, "\xE2\x96\x95\xE2\x96\x88\xE2\x96\x88\xE2\x96\x8F");
+    check_bar(250, 2, 1, "\xE2\x96\x95\xE2\x96\x88\xE2\x96\x88\xE2\x96\x8F");
+    check_bar(1, 10, 1, "\xE2\x96\x95\xE2\x96\x8F         \xE2\x96\x8F");
+    check_bar(45, 10, 0, "[#####     ]");
+    check_bar(44, 10, 0, "[####      ]");
+    check_bar(100, 10, 0, "[##########]");
+    check_bar(-5, 3, 0, "[   ]");
+    /* a buffer too small gives nothing, never an overflow */
+    assert_int_equal(args_format_bar(50, 10, 1, tiny, sizeof(tiny)), 0);
+    assert_string_equal(tiny, "");
+}
+
+static void test_fit_columns(void **state)
+{
+    /* id, title (shrinks), group (dropped 2nd), message (shrinks, 1st) */
+    args_col_t c[4];
+    size_t w;
+
+#define COLS(tn, mn)                                                           \
+    do {                                                                       \
+        c[0] = (args_col_t){.natural = 3, .min = 3};                           \
+        c[1] = (args_col_t){.natural = tn, .min = 10};                         \
+        c[2] = (args_col_t){.natural = 7, .min = 7, .drop = 2};                \
+        c[3] = (args_col_t){.natural = mn, .min = 10, .drop = 1};              \
+    } while (0)
+
+    COLS(20, 20);
+    w = args_fit_columns(c, 4, 2, 100); /* all fits */
+    assert_int_equal(w, 3 + 20 + 7 + 20 + 6);
+    assert_int_equal(c[1].width, 20);
+    assert_int_equal(c[3].width, 20);
+
+    COLS(40, 20);
+    w = args_fit_columns(c, 4, 2, 60); /* the widest shrinks first */
+    assert_int_equal(w, 60);
+    assert_int_equal(c[1].width, 24);
+    assert_int_equal(c[3].width, 20);
+
+    COLS(40, 40);
+    w = args_fit_columns(c, 4, 2, 40); /* both shrink toward their min */
+    assert_int_equal(c[1].width, 12);
+    assert_int_equal(c[3].width, 12);
+    assert_int_equal(w, 40);
+
+    COLS(40, 40);
+    w = args_fit_columns(c, 4, 2, 30); /* below the mins: the message goes */
+    assert_int_equal(c[3].width, 0);
+    assert_int_equal(c[2].width, 7);
+    assert_int_equal(c[1].width, 16);
+    assert_int_equal(w, 30);
+
+    COLS(40, 40);
+    w = args_fit_columns(c, 4, 2, 16); /* then the group; title at min */
+    assert_int_equal(c[2].width, 0);
+    assert_int_equal(c[3].width, 0);
+    assert_int_equal(c[1].width, 11);
+    assert_int_equal(w, 16);
+
+    COLS(40, 40);
+    w = args_fit_columns(c, 4, 2, 5); /* what cannot go stays */
+    assert_int_equal(c[0].width, 3);
+    assert_int_equal(c[1].width, 10);
+    assert_int_equal(w, 15);
+
+    COLS(4, 4); /* min above natural: natural wins */
+    w = args_fit_columns(c, 4, 2, 100);
+    assert_int_equal(c[1].width, 4);
+    assert_int_equal(w, 3 + 4 + 7 + 4 + 6);
+#undef COLS
+}
+
 /* ---- SSE -------------------------------------------------------------- */
 
 /* Feeds all of in, in chunks of step bytes; records events as
@@ -451,6 +633,11 @@ int main(void)
         cmocka_unit_test(test_shell_join),
         cmocka_unit_test(test_elapsed),
         cmocka_unit_test(test_fit_text),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_split_kv),
+        cmocka_unit_test(test_utf8_fix),
+        cmocka_unit_test(test_bar),
+        cmocka_unit_test(test_fit_columns),
         cmocka_unit_test(test_sse_basic),
         cmocka_unit_test(test_sse_line_ends),
         cmocka_unit_test(test_sse_comments_and_fields),

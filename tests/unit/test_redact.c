@@ -52,6 +52,10 @@ static const struct redact_case {
     {"{'password': 'hunter 2'}", "{'password': '" R "'}"},
     {"msg=\"{\\\"password\\\": \\\"hunter 2\\\"}\"",
      "msg=\"{\\\"password\\\": \\\"" R "\\\"}\""},
+    {"{\"password\"=>\"hunter2\", \"id\"=>1}",
+     "{\"password\"=>\"" R "\", \"id\"=>1}"},
+    {"['password' => 'hunter2']", "['password' => '" R "']"},
+    {"{Password:hunter2 User:bob}", "{Password:" R " User:bob}"},
     /* long options */
     {"mysql --password hunter2 -u root", "mysql --password " R " -u root"},
     {"mysql --password=hunter2 -u root", "mysql --password=" R " -u root"},
@@ -88,8 +92,7 @@ static const struct redact_case {
     {"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
      "aws_secret_access_key = " R},
     /* tokens by shape */
-    {"export GH=ghp_abcdefghijklmnopqrstuvwxyz0123456789",
-     "export GH=" R},
+    {"export GH=ghp_abcdefghijklmnopqrstuvwxyz0123456789", "export GH=" R},
     {"gho_16C7e42F292c6912E7710c838347Ae178B4a", R},
     {"ghs_16C7e42F292c6912E7710c838347Ae178B4a end", R " end"},
     {"ghu_16C7e42F292c6912E7710c838347Ae178B4a", R},
@@ -112,6 +115,15 @@ static const struct redact_case {
     /* several in one line */
     {"password=a token=b AKIAIOSFODNN7EXAMPLE",
      "password=" R " token=" R " " R},
+    /* unbalanced quotes and nested keys (found by fuzzing) */
+    {"pass='x apikey='s3cr3t' end", "pass='" R},
+    {"--password: --client-secret \"s3cr3t\"", "--password: " R " \"" R "\""},
+    {"password=token: s3cr3t", "password=" R " " R},
+    {"-----BEGIN aws_secret_access_key = s3cr3t x------",
+     "-----BEGIN aws_secret_access_key = " R " x------"},
+    {"password=ab\"cd", "password=" R},
+    {"--ghp_abcdefghijklmnopqrstuvwxyz0123456789_password x",
+     "--" R "_password " R},
     /* must not change */
     {"password reset link sent", "password reset link sent"},
     {"the token is invalid", "the token is invalid"},
@@ -196,7 +208,7 @@ static void test_table(void **state)
         assert_int_equal(count, count_of(c->want, R) - count_of(c->in, R));
         /* The same with a state: a single line does not open a block. */
         {
-            tl__redact_state_t st = TL__REDACT_STATE_INIT;
+            tl__redact_state_t st = {0};
             assert_string_equal(red(r, &st, c->in, NULL), c->want);
         }
     }
@@ -221,7 +233,7 @@ static void test_not_terminated(void **state)
 static void lines(const tl__redactor_t *r, const char *const *in,
                   const char *const *want, size_t n)
 {
-    tl__redact_state_t st = TL__REDACT_STATE_INIT;
+    tl__redact_state_t st = {0};
 
     for (size_t k = 0; k < n; k++) {
         const char *got = red(r, &st, in[k], NULL);
@@ -277,10 +289,8 @@ static void test_private_key_cut_short(void **state)
         "QUJD",
     };
     static const char *const want[] = {
-        "key: |",
-        "  -----BEGIN OPENSSH PRIVATE KEY-----",
-        "  " R,
-        "Error: connection reset, token=" R,
+        "key: |", "  -----BEGIN OPENSSH PRIVATE KEY-----",
+        "  " R,   "Error: connection reset, token=" R,
         "QUJD",
     };
 
@@ -311,6 +321,26 @@ static void test_private_key_in_value(void **state)
 }
 
 /* Without a state each line stands alone. */
+/* A BEGIN marker inside what a matcher keeps (a scheme) still counts. */
+static void test_private_key_after_scheme(void **state)
+{
+    tl__redactor_t *r = builtin();
+    static const char *const in[] = {
+        "Authorization: -----BEGIN RSA PRIVATE KEY-----",
+        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+        "-----END RSA PRIVATE KEY-----",
+    };
+    static const char *const want[] = {
+        ("Authorization: -----BEGIN " R),
+        R,
+        "-----END RSA PRIVATE KEY-----",
+    };
+
+    (void)state;
+    lines(r, in, want, sizeof(in) / sizeof(in[0]));
+    tl__redactor_free(r);
+}
+
 static void test_private_key_stateless(void **state)
 {
     tl__redactor_t *r = builtin();
@@ -366,6 +396,22 @@ static void test_many_secrets(void **state)
     assert_null(strstr(got, "s0"));
     assert_null(strstr(got, "s099"));
     assert_non_null(strstr(got, "token=" R " token=" R));
+    tl__redactor_free(r);
+}
+
+/* Nested assignments cost more than one pass: past a budget the rest of
+ * the line goes, rather than quadratic time. */
+static void test_nested(void **state)
+{
+    tl__redactor_t *r = builtin();
+    char in[8192], *p = in;
+    const char *got;
+
+    (void)state;
+    while (p + 7 < in + sizeof(in))
+        p += sprintf(p, "token=");
+    got = red(r, NULL, in, NULL);
+    assert_string_equal(got, "token=" R);
     tl__redactor_free(r);
 }
 
@@ -436,9 +482,11 @@ int main(void)
         cmocka_unit_test(test_private_key_block),
         cmocka_unit_test(test_private_key_cut_short),
         cmocka_unit_test(test_private_key_in_value),
+        cmocka_unit_test(test_private_key_after_scheme),
         cmocka_unit_test(test_private_key_stateless),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_many_secrets),
+        cmocka_unit_test(test_nested),
         cmocka_unit_test(test_user_patterns),
         cmocka_unit_test(test_bad_patterns),
     };

@@ -487,6 +487,21 @@ static void test_errors(void **state)
     assert_null(l);
 }
 
+/* A cap that drops output says so, and removal forgets it. */
+static void test_truncated_flag(void **state)
+{
+    fixture_t *f = *state;
+    tl__tasklog_t *l = NULL;
+    assert_int_equal(tl__tasklog_open(f->logs, 9, 4096, &l), 0);
+    append_numbered(l, 0, 30); /* fits in the first file */
+    assert_int_equal(tl__tasklog_truncated(f->logs, 9), 0);
+    append_numbered(l, 31, 999); /* rotates, then replaces ID.log.1 */
+    tl__tasklog_close(l);
+    assert_int_equal(tl__tasklog_truncated(f->logs, 9), 1);
+    tl__tasklog_remove(f->logs, 9);
+    assert_int_equal(tl__tasklog_truncated(f->logs, 9), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -495,6 +510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotation_keeps_newest, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tail_many_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_line_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_control_chars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_log, setup, teardown),

@@ -496,23 +496,24 @@ class Client:
         return self.stream("/api/events", headers=headers, timeout=timeout)
 
     def wait(self, task_id: TaskId, timeout: Optional[float] = None) -> Dict[str, Any]:
-        """Blocks until the task has ended (by its event stream); returns it."""
+        """Blocks until the task has ended (following its event stream);
+        returns it. Raises TimeoutError after ``timeout`` seconds."""
         import time
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            left = None if deadline is None else max(0.05, deadline - time.monotonic())
-            try:
-                for ev in self.stream_events(task_id, timeout=min(left or 60.0, 60.0)):
-                    if isinstance(ev.data, dict) and ev.data.get("state") in FINAL_STATES:
-                        return ev.data
-            except DaemonUnreachable:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
             task = self.get_task(task_id)
             if task.get("state") in FINAL_STATES:
                 return task
-            if deadline is not None and time.monotonic() >= deadline:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
                 raise TimeoutError(f"task {task_id} did not end in {timeout} s")
+            try:
+                for ev in self.stream_events(task_id, timeout=min(left or 60.0, 60.0)):
+                    if isinstance(ev.data, dict) and ev.data.get("state") in FINAL_STATES \
+                            and ev.data.get("id") == task.get("id"):
+                        return ev.data
+            except DaemonUnreachable:
+                pass  # no event for a while: look again (a dead daemon raises above)
 
     def __repr__(self) -> str:
         return f"<tasklight.Client {self.where}>"

@@ -36,9 +36,12 @@ class SSEEvent:
 
     @property
     def seq(self) -> Optional[int]:
-        """The ``id:`` field as an integer (the daemon's event sequence)."""
+        """The daemon's event sequence number: the ``id:`` field (``SEQ`` or
+        ``EPOCH-SEQ``) as an integer; None without one."""
+        if not self.id:
+            return None
         try:
-            return int(self.id) if self.id is not None else None
+            return int(self.id.rsplit("-", 1)[-1])
         except ValueError:
             return None
 

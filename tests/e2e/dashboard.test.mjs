@@ -1,0 +1,222 @@
+// The dashboard in a real browser (Debian's Chromium, headless) against a
+// real daemon on loopback. Screenshots go to build/e2e-artifacts/ (ignored).
+import { test, before, after, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, existsSync } from "node:fs";
+import { Daemon, launchBrowser, artifactPath, until, sleep } from "./lib.mjs";
+
+const XSS = `<img src=x onerror=alert(1)>`;
+
+let d, ctx, page, dialogs;
+
+before(async () => {
+  d = await new Daemon().start();
+  ctx = await launchBrowser();
+  page = ctx.pages()[0] || (await ctx.newPage());
+  dialogs = [];
+  page.on("dialog", async (dlg) => {
+    dialogs.push(dlg.message());
+    await dlg.dismiss();
+  });
+});
+
+after(async () => {
+  if (ctx) await ctx.close();
+  if (d) {
+    await d.stop();
+    d.cleanup();
+  }
+});
+
+afterEach(async (t) => {
+  if (page && !page.isClosed()) {
+    const name = t.name.replace(/[^a-z0-9]+/gi, "-").toLowerCase();
+    await page.screenshot({ path: artifactPath(`${name}.png`) }).catch(() => {});
+  }
+});
+
+async function openDashboard() {
+  const resp = await page.goto(d.loginUrl);
+  assert.equal(resp.status(), 200);
+  await page.waitForSelector('#conn[data-state="live"]', { timeout: 10000 });
+}
+
+function procState(pid) {
+  const path = `/proc/${pid}/stat`;
+  if (!existsSync(path)) return null;
+  const stat = readFileSync(path, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+}
+
+async function barValue(id) {
+  return page.$eval(`#task-${id} .bar`, (b) => b.getAttribute("aria-valuenow"));
+}
+
+test("the page loads with the token and refuses without it", async () => {
+  const bare = await fetch(`${d.base}/`);
+  assert.equal(bare.status, 401);
+  const wrong = await fetch(`${d.base}/?token=not-the-token`);
+  assert.equal(wrong.status, 401);
+  const api = await fetch(`${d.base}/api/tasks`);
+  assert.equal(api.status, 401);
+
+  const denied = await page.goto(`${d.base}/`);
+  assert.equal(denied.status(), 401);
+
+  const resp = await page.goto(d.loginUrl);
+  assert.equal(resp.status(), 200);
+  assert.equal(new URL(page.url()).search, "", "the token is not left in the address bar");
+  const csp = resp.headers()["content-security-policy"];
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline/);
+  await page.waitForSelector('#conn[data-state="live"]', { timeout: 10000 });
+  assert.equal(await page.textContent("h1"), "Background Tasks");
+  const cookies = await ctx.cookies(d.base);
+  const tok = cookies.find((c) => c.name === "tl_token");
+  assert.ok(tok && tok.httpOnly && tok.sameSite === "Strict", JSON.stringify(cookies));
+});
+
+test("a task added with tl add appears without a reload within one second", async () => {
+  await openDashboard();
+  await page.evaluate(() => { window.__noReload = true; });
+  const id = Number(d.tl("add", "--print-id", "--title", "e2e sleeper", "--", "sleep", "30").trim());
+  const t0 = Date.now();
+  await page.waitForSelector(`#task-${id}`, { timeout: 1000 });
+  const took = Date.now() - t0;
+  assert.ok(took <= 1000, `appeared after ${took} ms`);
+  assert.equal(await page.evaluate(() => window.__noReload), true, "the page was reloaded");
+  assert.equal(await page.textContent(`#task-${id} .title`), "e2e sleeper");
+  await page.waitForSelector(`#task-${id}[data-state="running"]`, { timeout: 5000 });
+  d.tl("cancel", String(id));
+  await page.waitForSelector(`#task-${id}[data-state="cancelled"]`, { timeout: 5000 });
+});
+
+test("the progress bar follows progress reports", async () => {
+  await openDashboard();
+  const t = await d.api("POST", "/api/tasks", { title: "bar follows", kind: "e2e", total: 8.5e9, unit: "B" });
+  await page.waitForSelector(`#task-${t.id}`);
+  await d.api("PATCH", `/api/tasks/${t.id}`, { current: 2.125e9, message: "layer 3/24" });
+  await until(async () => (await barValue(t.id)) === "25", 3000, "bar at 25%");
+  assert.equal(await page.textContent(`#task-${t.id} .amount`), "2.1 GB / 8.5 GB");
+  assert.equal(await page.textContent(`#task-${t.id} .message`), "layer 3/24");
+  await d.api("PATCH", `/api/tasks/${t.id}`, { progress: 70 });
+  await until(async () => (await barValue(t.id)) === "70", 3000, "bar at 70%");
+  const transform = await page.$eval(`#task-${t.id} .fill`, (f) => f.style.transform);
+  assert.equal(transform, "scaleX(0.7)");
+  assert.equal(await page.textContent(`#task-${t.id} .pct`), "70%");
+  // Unknown progress: striped and without a value.
+  await d.api("PATCH", `/api/tasks/${t.id}`, { progress: null });
+  await page.waitForSelector(`#task-${t.id} .bar.indeterminate`, { timeout: 3000 });
+  assert.equal(await barValue(t.id), null);
+  await d.api("PATCH", `/api/tasks/${t.id}`, { progress: 40 });
+  await until(async () => (await barValue(t.id)) === "40", 3000, "bar at 40%");
+  await d.api("PATCH", `/api/tasks/${t.id}`, { state: "failed", error: "disk full" });
+  await page.waitForSelector(`#task-${t.id}[data-state="failed"]`, { timeout: 3000 });
+  assert.equal(await barValue(t.id), "40", "a failed bar stays where it failed");
+  assert.equal(await page.textContent(`#task-${t.id} .error-line`), "disk full");
+  assert.match(await page.textContent(`#task-${t.id} .eta`), /^Finished at \d\d:\d\d:\d\d$/);
+});
+
+test("pause, resume and cancel act on the real process", async () => {
+  await openDashboard();
+  const id = Number(d.tl("add", "--print-id", "--title", "real process", "--", "sleep", "300").trim());
+  await page.waitForSelector(`#task-${id}[data-state="running"]`, { timeout: 5000 });
+  const { pid } = await d.api("GET", `/api/tasks/${id}`);
+  assert.ok(pid > 0, "the task has a pid");
+  assert.notEqual(procState(pid), "T");
+
+  await page.click(`#task-${id} button[data-action="pause"]`);
+  await page.waitForSelector(`#task-${id}[data-state="paused"]`, { timeout: 5000 });
+  await until(() => procState(pid) === "T", 3000, `process ${pid} stopped`);
+
+  await page.click(`#task-${id} button[data-action="resume"]`);
+  await page.waitForSelector(`#task-${id}[data-state="running"]`, { timeout: 5000 });
+  await until(() => ["S", "R"].includes(procState(pid)), 3000, `process ${pid} running again`);
+
+  await page.click(`#task-${id} button[data-action="cancel"]`);
+  await page.waitForSelector("#confirm-dialog[open]");
+  await page.screenshot({ path: artifactPath("confirm-cancel.png") });
+  await page.click("#confirm-yes");
+  await page.waitForSelector(`#task-${id}[data-state="cancelled"]`, { timeout: 5000 });
+  await until(() => procState(pid) === null || procState(pid) === "Z", 10000, `process ${pid} gone`);
+  assert.deepEqual(dialogs, [], "no browser dialog was opened");
+});
+
+test("text from a task is shown as text and runs nothing", async () => {
+  await openDashboard();
+  const t = await d.api("POST", "/api/tasks", {
+    title: XSS, kind: XSS, message: XSS, description: XSS, metadata: { [XSS]: XSS },
+  });
+  await d.api("POST", `/api/tasks/${t.id}/logs`, { line: XSS });
+  await d.api("POST", `/api/tasks/${t.id}/substeps`, { name: XSS, id: "s1" });
+  await page.waitForSelector(`#task-${t.id}`);
+  await page.click(`#task-${t.id} .toggle`);
+  await until(async () => (await page.textContent(`#task-${t.id} .log`)).includes(XSS), 5000, "the log line");
+  await d.api("PATCH", `/api/tasks/${t.id}`, { state: "failed", error: XSS });
+  await page.waitForSelector(`#task-${t.id}[data-state="failed"]`);
+  assert.equal(await page.textContent(`#task-${t.id} .title`), XSS);
+  assert.equal(await page.textContent(`#task-${t.id} .message`), XSS);
+  assert.equal(await page.textContent(`#task-${t.id} .error-line`), XSS);
+  assert.equal(await page.textContent(`#task-${t.id} .chip.kind`), XSS);
+  assert.ok((await page.textContent(`#task-${t.id} .steps`)).includes(XSS));
+  const meta = await page.$$eval(`#task-${t.id} dl.kv dd, #task-${t.id} dl.kv dt`, (els) => els.map((e) => e.textContent));
+  assert.ok(meta.includes(XSS), JSON.stringify(meta));
+  await page.click("#tab-history");
+  await page.waitForSelector("#history-rows tr");
+  await sleep(300);
+  assert.equal(await page.locator("img").count(), 0, "no img element was made");
+  assert.deepEqual(dialogs, [], "no dialog was opened");
+  await page.click("#tab-tasks");
+});
+
+test("the new-task form splits the command like a shell and starts it", async () => {
+  await openDashboard();
+  await page.click("#new-btn");
+  await page.fill("#n-cmd", `sh -c 'echo "hello world"; sleep 30' --ignored\\ arg`);
+  await page.fill("#n-title", "from the form");
+  await page.fill("#n-group", "forms");
+  await page.selectOption("#n-prio", "high");
+  await page.click("#new-submit");
+  await page.waitForSelector("#new-dialog", { state: "hidden" });
+  const sel = await page.waitForSelector(".card .title:text-is('from the form')", { timeout: 3000 });
+  const cardId = await sel.evaluate((e) => e.closest(".card").id.replace("task-", ""));
+  const t = await d.api("GET", `/api/tasks/${cardId}`);
+  assert.deepEqual(t.command.argv, ["sh", "-c", `echo "hello world"; sleep 30`, "--ignored arg"]);
+  assert.equal(t.group, "forms");
+  assert.equal(t.priority, 10);
+  // A bad command is refused in the form.
+  await page.click("#new-btn");
+  await page.fill("#n-cmd", `echo 'unclosed`);
+  await page.click("#new-submit");
+  assert.match(await page.textContent("#new-error"), /unclosed single quote/);
+  await page.click("#new-cancel");
+  // Remove asks first; cancel it, then remove the finished task for real.
+  await d.api("POST", `/api/tasks/${cardId}/cancel`);
+  await page.waitForSelector(`#task-${cardId}[data-state="cancelled"]`);
+  await page.click(`#task-${cardId} button[data-action="remove"]`);
+  await page.click("#confirm-no");
+  assert.ok(await page.$(`#task-${cardId}`));
+  await page.click(`#task-${cardId} button[data-action="remove"]`);
+  await page.click("#confirm-yes");
+  await page.waitForSelector(`#task-${cardId}`, { state: "detached", timeout: 3000 });
+});
+
+test("after the daemon restarts the page reconnects and catches up", async () => {
+  await openDashboard();
+  const before = await d.api("POST", "/api/tasks", { title: "before the restart", kind: "e2e" });
+  await page.waitForSelector(`#task-${before.id}`);
+  await d.stop();
+  await page.waitForSelector('#conn[data-state="reconnecting"]', { timeout: 10000 });
+  assert.match(await page.textContent("#conn-text"), /Reconnecting/);
+  await page.screenshot({ path: artifactPath("reconnecting.png") });
+  await d.restart();
+  const afterT = await d.api("POST", "/api/tasks", { title: "after the restart", kind: "e2e" });
+  await page.waitForSelector('#conn[data-state="live"]', { timeout: 20000 });
+  await page.waitForSelector(`#task-${afterT.id}`, { timeout: 5000 });
+  // The tracked task of the old daemon was failed by recovery: the page knows.
+  const st = (await d.api("GET", `/api/tasks/${before.id}`)).state;
+  await page.waitForSelector(`#task-${before.id}[data-state="${st}"]`, { timeout: 5000 });
+  // And it is live again: a change shows up.
+  await d.api("PATCH", `/api/tasks/${afterT.id}`, { progress: 55 });
+  await until(async () => (await barValue(afterT.id)) === "55", 3000, "live after reconnect");
+});
