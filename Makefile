@@ -108,7 +108,29 @@ test: deps-test
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory test-python
+
+# The dashboard in a real browser: Debian's Chromium (/usr/bin/chromium)
+# driven by playwright-core from npm (tests/e2e; no browser download), the
+# node test runner. Screenshots go to build/e2e-artifacts/ (not committed).
+E2E_DIR := tests/e2e
+E2E_TESTS := $(notdir $(wildcard $(E2E_DIR)/*.test.mjs))
+E2E_STAMP := $(E2E_DIR)/node_modules/.package-lock.json
+
+$(E2E_STAMP): $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
+	cd $(E2E_DIR) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: e2e bench-dashboard
+e2e: all $(E2E_STAMP)
+	cd $(E2E_DIR) && TL_BIN=$(abspath $(TL)) E2E_ARTIFACTS=$(abspath $(BUILD))/e2e-artifacts \
+	  node --test --test-concurrency=1 --test-timeout=180000 $(E2E_TESTS)
+
+# The dashboard with 10,000 tasks and 200 tasks updated 5 times a second:
+# long tasks and frame times in Chromium (bench/dashboard/README.md).
+bench-dashboard: all $(E2E_STAMP)
+	TL_BIN=$(abspath $(TL)) node bench/dashboard/bench.mjs $(ARGS)
 
 # The Python client (clients/python) against a live daemon.
 .PHONY: test-python

@@ -328,6 +328,14 @@ typedef struct tl_server_options {
     /* The token TCP clients must present; NULL: read or create
      * DATA_DIR/token (0600). */
     const char *token;
+    /* Tasks belong to whoever created them: only the owner or an admin
+     * token may change them (the unix socket is an admin). */
+    int multi_user;
+    /* Requests per second per TCP token (a burst of twice that); 0: no
+     * limit. Over it: 429 with Retry-After. */
+    double rate_limit;
+    /* Seconds a connection may idle or take to send a request; 0: 60. */
+    double http_timeout_s;
 } tl_server_options_t;
 
 /* Starts serving the API and the dashboard on the manager's loop. */

@@ -6,11 +6,17 @@
 set -eu
 
 RUN_PKGS="build-essential pkg-config libevent-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev libpcre2-dev libncurses-dev scdoc"
-TEST_PKGS="libcmocka-dev python3 python3-pytest python3-requests procps tmux"
+TEST_PKGS="libcmocka-dev python3 python3-pytest python3-requests procps tmux chromium fonts-dejavu-core"
 
 case "${1:-run}" in
 run) want="$RUN_PKGS" ;;
-test) want="$RUN_PKGS $TEST_PKGS" ;;
+test)
+    want="$RUN_PKGS $TEST_PKGS"
+    # The browser tests run under node with npm; a node installed another
+    # way (with its own npm) does as well as Debian's.
+    command -v node >/dev/null 2>&1 || want="$want nodejs"
+    command -v npm >/dev/null 2>&1 || want="$want npm"
+    ;;
 *) echo "usage: scripts/deps.sh run|test" >&2; exit 2 ;;
 esac
 

@@ -292,7 +292,6 @@ static int read_report(json_t *b, tl__report_t *r, verr_t *e);
 static int read_tracked(json_t *b, tl_task_t *t, verr_t *e)
 {
     tl__report_t r;
-    const char *owner = NULL;
     t->heartbeat_timeout_s = 60;
     json_t *hb = json_object_get(b, "heartbeat_timeout_s");
     if (hb && !json_is_null(hb)) {
@@ -304,7 +303,7 @@ static int read_tracked(json_t *b, tl_task_t *t, verr_t *e)
                                    "or a number of seconds");
         t->heartbeat_timeout_s = s;
     }
-    if (read_report(b, &r, e) || opt_str(b, "owner", 256, &owner, e))
+    if (read_report(b, &r, e))
         return -1;
     if (r.state >= 0 || r.result || r.error)
         return invalid(e, 422, "a new task starts running: state, result "
@@ -319,8 +318,7 @@ static int read_tracked(json_t *b, tl_task_t *t, verr_t *e)
         t->total > 0)
         t->progress = 100 * t->current / t->total;
     int rc = tl__str_set(&t->unit, r.unit) |
-             tl__str_set(&t->message, r.message) |
-             tl__str_set(&t->owner, owner ? owner : "http");
+             tl__str_set(&t->message, r.message);
     if (r.metadata) {
         json_decref(t->metadata);
         t->metadata = json_deep_copy(r.metadata);
@@ -459,6 +457,8 @@ static void create_task(tl__http_req_t *r)
     }
     int rc = task_from_body(b, t, &e);
     json_decref(b);
+    if (!rc && tl__str_set(&t->owner, r->who->name))
+        rc = invalid(&e, 500, "out of memory");
     if (rc) {
         tl_task_free(t);
         reply_verr(r, &e);
@@ -781,6 +781,9 @@ static void route_task(tl__http_req_t *r)
                               r->parts[2]);
         return;
     }
+    bool reads = is(r, EVHTTP_REQ_GET) || is(r, EVHTTP_REQ_HEAD);
+    if (!reads && !tl__http_may_change(r, id))
+        return;
     if (r->nparts == 3) {
         if (is(r, EVHTTP_REQ_GET))
             reply_task(r, id, 200, false);
@@ -965,6 +968,80 @@ static void web_file(tl__http_req_t *r, const char *name)
     evhttp_send_reply(r->req, 200, "OK", NULL);
 }
 
+/* ---- tokens (admins only) --------------------------------------------- */
+
+static bool admin_only(tl__http_req_t *r)
+{
+    if (r->who->role == TL__ROLE_ADMIN)
+        return true;
+    tl__http_reply_errorf(r, 403, "forbidden", "tokens are for admins");
+    return false;
+}
+
+static void add_token(tl__http_req_t *r)
+{
+    json_t *b = tl__http_body_json(r);
+    if (!b)
+        return;
+    verr_t e = {0};
+    const char *name = NULL, *role_s = "user";
+    tl__role_t role;
+    int rc = opt_str(b, "name", 64, &name, &e) ||
+             opt_str(b, "role", 16, &role_s, &e);
+    if (!rc && (!name || !group_name_ok(name)))
+        rc = invalid(&e, 422, "name must be 1-64 letters, digits, '.', '_' "
+                              "or '-', starting with a letter or digit");
+    if (!rc && tl__role_parse(role_s, &role))
+        rc = invalid(&e, 422, "role must be read-only, user or admin");
+    if (rc) {
+        json_decref(b);
+        reply_verr(r, &e);
+        return;
+    }
+    const char *secret = NULL;
+    rc = tl__mgr_begin(r->m);
+    rc = rc ? rc
+            : tl__auth_add(tl__http_auth(r), r->m->store, name, role,
+                           tl__now_ms(), &secret);
+    if (rc == TL_ECONFLICT)
+        tl__mgr_error(r->m, rc, "a token named %s exists already", name);
+    if (rc)
+        tl__http_reply_error(r, rc);
+    else
+        tl__http_reply_committed(r, 201, json_pack("{s:s, s:s, s:s}", "name",
+                                                   name, "role",
+                                                   tl__role_name(role),
+                                                   "token", secret));
+    json_decref(b);
+}
+
+static void remove_token(tl__http_req_t *r, const char *name)
+{
+    int rc = tl__mgr_begin(r->m);
+    rc = rc ? rc : tl__auth_remove(tl__http_auth(r), r->m->store, name);
+    if (rc == TL_ENOTFOUND)
+        tl__mgr_error(r->m, rc, "no token named %.64s", name);
+    if (rc)
+        tl__http_reply_error(r, rc);
+    else
+        tl__http_reply_committed(r, 200,
+                                 json_pack("{s:s}", "deleted", name));
+}
+
+static void route_tokens(tl__http_req_t *r)
+{
+    if (!admin_only(r))
+        return;
+    if (r->nparts == 2 && is(r, EVHTTP_REQ_GET))
+        tl__http_reply_json(r, 200, tl__auth_list_json(tl__http_auth(r)));
+    else if (r->nparts == 2 && is(r, EVHTTP_REQ_POST))
+        add_token(r);
+    else if (r->nparts == 3 && is(r, EVHTTP_REQ_DELETE))
+        remove_token(r, r->parts[2]);
+    else
+        method_not_allowed(r);
+}
+
 static void route_api(tl__http_req_t *r)
 {
     const char *what = r->parts[1];
@@ -984,6 +1061,8 @@ static void route_api(tl__http_req_t *r)
         route_groups(r);
     } else if (strcmp(what, "clean") == 0 && r->nparts == 2) {
         is(r, EVHTTP_REQ_POST) ? clean(r) : method_not_allowed(r);
+    } else if (strcmp(what, "tokens") == 0 && r->nparts <= 3) {
+        route_tokens(r);
     } else if (strcmp(what, "stats") == 0 && r->nparts == 2) {
         is(r, EVHTTP_REQ_GET) ? stats(r) : method_not_allowed(r);
     } else {

@@ -96,6 +96,9 @@ struct tl_server {
     sse_ring_t ring;
     struct evbuffer *scratch; /* frames on their way to one client */
     int64_t started_mono_ms;
+    tl__auth_t auth;
+    bool multi_user;
+    double http_timeout_s;
 };
 
 /* ---- replies ------------------------------------------------------------ */
@@ -242,17 +245,6 @@ const char *tl__http_query(tl__http_req_t *r, const char *name)
 
 /* ---- auth --------------------------------------------------------------- */
 
-static bool token_eq(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la != lb || la == 0)
-        return false;
-    volatile unsigned char diff = 0; /* constant time: no early exit */
-    for (size_t i = 0; i < la; i++)
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    return diff == 0;
-}
-
 static const char *cookie_token(struct evkeyvalq *h)
 {
     const char *c = evhttp_find_header(h, "Cookie");
@@ -282,48 +274,98 @@ static bool same_origin(struct evkeyvalq *h)
     return strncmp(origin, "http://", 7) == 0 && strcmp(origin + 7, host) == 0;
 }
 
-static void redirect_with_cookie(tl__http_req_t *r)
+static void redirect_with_cookie(tl__http_req_t *r, const char *token)
 {
     char cookie[400];
     snprintf(cookie, sizeof(cookie),
-             "tl_token=%s; HttpOnly; SameSite=Strict; Path=/",
-             r->server->token);
+             "tl_token=%s; HttpOnly; SameSite=Strict; Path=/", token);
     struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
     evhttp_add_header(out, "Set-Cookie", cookie);
     evhttp_add_header(out, "Location", "/");
     evhttp_send_reply(r->req, 303, "See Other", NULL);
 }
 
-/* Returns true when the request may go on; else it has been answered. */
-static bool authorize(tl__http_req_t *r, bool trusted)
+static tl__principal_t *bearer(tl__http_req_t *r, struct evkeyvalq *h)
 {
-    if (trusted)
-        return true;
-    struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
-    const char *tok = tl__http_query(r, "token");
-    if (tok && token_eq(tok, r->server->token) && r->nparts == 0) {
-        redirect_with_cookie(r);
-        return false;
-    }
     const char *auth = evhttp_find_header(h, "Authorization");
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0 &&
-        token_eq(auth + 7, r->server->token))
-        return true;
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+        return tl__auth_match(&r->server->auth, auth + 7);
+    return NULL;
+}
+
+/* Who is asking over TCP, or NULL (then the request has been answered).
+ * A cookie alone carries no state change from another origin (CSRF). */
+static tl__principal_t *authenticate(tl__http_req_t *r)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
+    tl__principal_t *p = NULL;
+    const char *tok = tl__http_query(r, "token");
+    if (tok && r->nparts == 0 && tl__auth_match(&r->server->auth, tok)) {
+        redirect_with_cookie(r, tok);
+        return NULL;
+    }
+    if ((p = bearer(r, h)))
+        return p;
     const char *c = cookie_token(h);
-    if (c && token_eq(c, r->server->token)) {
+    if (c && (p = tl__auth_match(&r->server->auth, c))) {
         if (r->method == EVHTTP_REQ_GET || r->method == EVHTTP_REQ_HEAD ||
             same_origin(h))
-            return true;
+            return p;
         tl__http_reply_errorf(r, 403, "forbidden",
                               "cross-origin request refused");
-        return false;
+        return NULL;
     }
     if (r->nparts == 1 && strcmp(r->parts[0], "healthz") == 0)
-        return true;
+        return &r->server->auth.local; /* says only "ok" and a version */
     tl__http_reply_errorf(r, 401, "unauthorized",
                           "a valid token is required (Authorization: "
                           "Bearer TOKEN)");
-    return false;
+    return NULL;
+}
+
+/* Returns true when the request may go on; else it has been answered. */
+static bool authorize(tl__http_req_t *r, bool trusted)
+{
+    tl__auth_t *a = &r->server->auth;
+    r->who = trusted ? &a->local : authenticate(r);
+    if (!r->who)
+        return false;
+    if (!tl__auth_rate_ok(a, r->who, tl__mono_ms())) {
+        evhttp_add_header(evhttp_request_get_output_headers(r->req),
+                          "Retry-After", "1");
+        tl__http_reply_errorf(r, 429, "limit_reached",
+                              "too many requests from %s", r->who->name);
+        return false;
+    }
+    bool reads = r->method == EVHTTP_REQ_GET || r->method == EVHTTP_REQ_HEAD;
+    if (r->who->role == TL__ROLE_READ_ONLY && !reads) {
+        tl__http_reply_errorf(r, 403, "forbidden", "token %s is read-only",
+                              r->who->name);
+        return false;
+    }
+    return true;
+}
+
+tl__auth_t *tl__http_auth(tl__http_req_t *r)
+{
+    return &r->server->auth;
+}
+
+bool tl__http_may_change(tl__http_req_t *r, int64_t id)
+{
+    if (!r->server->multi_user || r->who->role == TL__ROLE_ADMIN)
+        return true;
+    json_t *t = NULL;
+    if (tl__mgr_task_json(r->m, id, &t) != 0)
+        return true; /* unknown: the operation says 404 itself */
+    const char *owner = json_string_value(json_object_get(t, "owner"));
+    bool ok = owner && strcmp(owner, r->who->name) == 0;
+    json_decref(t);
+    if (!ok)
+        tl__http_reply_errorf(r, 403, "forbidden",
+                              "task %lld belongs to %s", (long long)id,
+                              owner ? owner : "someone else");
+    return ok;
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -1107,7 +1149,11 @@ static int setup_http(tl_server_t *s, door_t *d, bool trusted)
         return TL_ENOMEM;
     evhttp_set_max_body_size(d->http, HTTP_HARD_MAX_BODY);
     evhttp_set_max_headers_size(d->http, HTTP_MAX_HEADERS);
-    evhttp_set_timeout(d->http, HTTP_TIMEOUT_S);
+    evhttp_set_timeout_tv(d->http,
+                          &(struct timeval){(time_t)s->http_timeout_s,
+                                            (suseconds_t)((s->http_timeout_s -
+                                                           (time_t)s->http_timeout_s) *
+                                                          1e6)});
     evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
                                             EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE |
@@ -1284,6 +1330,11 @@ static int start(tl_server_t *s, const tl_server_options_t *o)
         return TL_ENOMEM;
     int rc = o && o->token ? ((s->token = strdup(o->token)) ? 0 : TL_ENOMEM)
                            : load_token(s);
+    s->multi_user = o && o->multi_user;
+    s->http_timeout_s = o && o->http_timeout_s > 0 ? o->http_timeout_s
+                                                   : HTTP_TIMEOUT_S;
+    rc = rc ? rc : tl__auth_init(&s->auth, s->token, o ? o->rate_limit : 0);
+    rc = rc ? rc : tl__auth_load(&s->auth, s->m->store);
     rc = rc ? rc : setup_http(s, &s->unix_door, true);
     rc = rc ? rc : setup_http(s, &s->tcp_door, false);
     rc = rc ? rc : bind_unix(s);
@@ -1349,6 +1400,7 @@ void tl_server_stop(tl_server_t *s)
     if (s->socket_path)
         unlink(s->socket_path);
     free(s->socket_path);
+    tl__auth_free(&s->auth);
     free(s->token);
     free(s);
 }

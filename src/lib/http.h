@@ -5,6 +5,7 @@
 #ifndef TL_HTTP_H
 #define TL_HTTP_H
 
+#include "auth.h"
 #include "manager.h"
 
 #include <event2/http.h>
@@ -26,6 +27,7 @@ typedef struct tl__http_req {
     struct evkeyvalq query;
     bool has_query;
     int route;     /* a tl__route_t (metrics.h), for /metrics */
+    tl__principal_t *who; /* who is asking */
     int64_t t0_us; /* arrival, monotonic */
 } tl__http_req_t;
 
@@ -55,6 +57,12 @@ json_t *tl__sse_stats_json(tl_server_t *s);
 struct tl__metrics_live;
 /* The gauges only the server knows, for /metrics. */
 void tl__sse_live(tl_server_t *s, struct tl__metrics_live *live);
+
+/* With --multi-user, whether the asker may change task id (its owner or
+ * an admin); if not, the request has been answered 403. */
+bool tl__http_may_change(tl__http_req_t *r, int64_t id);
+/* The auth of the request's server (tokens). */
+tl__auth_t *tl__http_auth(tl__http_req_t *r);
 
 /* api.c */
 void tl__api_route(tl__http_req_t *r);

@@ -287,14 +287,14 @@ void tl__job_start(tl__job_t *j)
     int rc = tl__mgr_begin(m);
     if (!rc && j->dirty) /* the claim below must see its queued row */
         rc = tl__mgr_flush(m);
-    rc = rc ? rc : m->store->ops->claim_task(m->store, t->id, m->owner, now);
+    rc = rc ? rc : m->store->ops->claim_task(m->store, t->id, m->node, now);
     if (rc) { /* another daemon took it, or the store failed: skip it */
         tl__sched_release(j);
         return;
     }
     reset_attempt(t, now);
     tl__eta_init(&j->eta);
-    tl__str_set(&t->owner, m->owner);
+    tl__str_set(&t->node, m->node);
     if (!j->log)
         tl__tasklog_open(m->logs_dir, t->id, m->opts.log_cap_bytes, &j->log);
     tl__job_set_state(j, TL_STATE_RUNNING, NULL);

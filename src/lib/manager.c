@@ -477,8 +477,8 @@ static int set_paths(tl_manager_t *m, const char *data_dir)
     gethostname(host, sizeof(host) - 1);
     m->data_dir = strdup(data_dir);
     m->logs_dir = tl__strfmt("%s/logs", data_dir);
-    m->owner = tl__strfmt("%s:%d", host, (int)getpid());
-    if (!m->data_dir || !m->logs_dir || !m->owner)
+    m->node = tl__strfmt("%s:%d", host, (int)getpid());
+    if (!m->data_dir || !m->logs_dir || !m->node)
         return TL_ENOMEM;
     if (tl__mkdir_p(m->data_dir) || tl__mkdir_p(m->logs_dir))
         return tl__mgr_error(m, TL_EIO, "cannot create %s: %s",
@@ -599,7 +599,7 @@ void tl_manager_close(tl_manager_t *m)
     tl__strv_free(m->extra_env);
     free(m->data_dir);
     free(m->logs_dir);
-    free(m->owner);
+    free(m->node);
     free(m);
 }
 

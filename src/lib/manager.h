@@ -109,7 +109,7 @@ struct tl_manager {
     tl_manager_options_t opts;
     char *data_dir;
     char *logs_dir;
-    char *owner;       /* "host:pid" */
+    char *node;        /* "host:pid": this daemon, as tasks record it */
     char **extra_env;  /* TASKLIGHT_SOCKET=..., TASKLIGHT_URL=... */
     int lock_fd;
     tl__map_t jobs; /* id -> job, for tasks not yet final (and dying) */

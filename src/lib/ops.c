@@ -82,6 +82,10 @@ int tl__mgr_create(tl_manager_t *m, tl_task_t *t, int64_t *id, bool *existed)
     }
     int64_t now = tl__now_ms();
     bool tracked = t->source == TL_SOURCE_TRACKED;
+    if (!t->owner && tl__str_set(&t->owner, "local")) {
+        tl_task_free(t);
+        return TL_ENOMEM;
+    }
     t->state = tracked ? TL_STATE_RUNNING : TL_STATE_QUEUED;
     t->created_at = t->updated_at = now;
     if (tracked) { /* the reporter is already at work */

@@ -63,9 +63,10 @@ typedef struct tl__store_ops {
                       tl_task_t ***out, size_t *n, int64_t *next_cursor);
     /* counts[state] for every state, kept up to date on each write. */
     int (*count_states)(tl__store_t *s, int64_t counts[TL_STATE__COUNT]);
-    /* Moves task id from queued to running with owner and started_at;
+    /* Moves task id from queued to running on node (the daemon claiming
+     * it) at started_at;
      * TL_ECONFLICT when it is no longer queued (another daemon took it). */
-    int (*claim_task)(tl__store_t *s, int64_t id, const char *owner,
+    int (*claim_task)(tl__store_t *s, int64_t id, const char *node,
                       int64_t started_at);
     /* Group parallel limits. */
     int (*set_group)(tl__store_t *s, const char *group, int parallel);
@@ -81,6 +82,16 @@ typedef struct tl__store_ops {
      * most max) completed tasks of this kind, newest first, into out. */
     int (*recent_durations)(tl__store_t *s, const char *kind, size_t max,
                             double *out, size_t *n);
+    /* API tokens: names, secrets and roles. put: TL_ECONFLICT for a name
+     * in use; delete: TL_ENOTFOUND. Both commit with the turn. */
+    int (*load_tokens)(tl__store_t *s,
+                       void (*cb)(const char *name, const char *secret,
+                                  const char *role, int64_t created,
+                                  void *ud),
+                       void *ud);
+    int (*put_token)(tl__store_t *s, const char *name, const char *secret,
+                     const char *role, int64_t created);
+    int (*delete_token)(tl__store_t *s, const char *name);
 } tl__store_ops_t;
 
 struct tl__store {

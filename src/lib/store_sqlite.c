@@ -93,7 +93,10 @@ static const char *const migrations[] = {
     "ALTER TABLE tasks ADD COLUMN pause_requested INTEGER NOT NULL"
     " DEFAULT 0;"
     "ALTER TABLE tasks ADD COLUMN progress_parse INTEGER NOT NULL DEFAULT 1;"
-    "ALTER TABLE tasks ADD COLUMN progress_regex TEXT;",
+    "ALTER TABLE tasks ADD COLUMN progress_regex TEXT;"
+    "ALTER TABLE tasks ADD COLUMN node TEXT;"
+    "CREATE TABLE tokens (name TEXT PRIMARY KEY, secret TEXT NOT NULL UNIQUE,"
+    " role TEXT NOT NULL, created_at INTEGER NOT NULL);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
@@ -143,6 +146,7 @@ enum col {
     C_PAUSE_REQUESTED,
     C_PROGRESS_PARSE,
     C_PROGRESS_REGEX,
+    C_NODE,
 };
 
 #define TASK_COLS                                                              \
@@ -151,7 +155,8 @@ enum col {
     "substeps, result, exit_code, attempt, max_retries, timeout_s, argv, "     \
     "cwd, env, cancel_requested, created_at, started_at, finished_at, "        \
     "updated_at, run_after, paused_ms, paused_at, pid, pid_start, "          \
-    "heartbeat_timeout_s, pause_requested, progress_parse, progress_regex"
+    "heartbeat_timeout_s, pause_requested, progress_parse, progress_regex, "  \
+    "node"
 
 #define ACTIVE_STATES "('queued', 'running', 'paused')"
 #define FINAL_STATES "('completed', 'failed', 'cancelled')"
@@ -193,10 +198,11 @@ static const char *const stmt_sql[ST__COUNT] = {
         " timeout_s, argv, cwd, env, cancel_requested, created_at,"
         " started_at, finished_at, updated_at, run_after, paused_ms,"
         " paused_at, pid, pid_start, heartbeat_timeout_s, pause_requested,"
-        " progress_parse, progress_regex)"
+        " progress_parse, progress_regex, node)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
         " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
-        " ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39)",
+        " ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39,"
+        " ?40)",
     [ST_UPDATE] =
         "UPDATE tasks SET key = ?1, kind = ?2, title = ?3, description = ?4,"
         " grp = ?5, owner = ?6, state = ?7, source = ?8, priority = ?9,"
@@ -208,14 +214,15 @@ static const char *const stmt_sql[ST__COUNT] = {
         " finished_at = ?29, updated_at = ?30, run_after = ?31,"
         " paused_ms = ?32, paused_at = ?33, pid = ?34, pid_start = ?35,"
         " heartbeat_timeout_s = ?36, pause_requested = ?37,"
-        " progress_parse = ?38, progress_regex = ?39 WHERE id = ?40",
+        " progress_parse = ?38, progress_regex = ?39, node = ?40"
+        " WHERE id = ?41",
     [ST_DELETE] = "DELETE FROM tasks WHERE id = ?1",
     [ST_LOAD] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1",
     [ST_FIND_KEY] = "SELECT " TASK_COLS " FROM tasks WHERE key = ?1",
     [ST_ACTIVE] = "SELECT " TASK_COLS
                   " FROM tasks WHERE state IN " ACTIVE_STATES " ORDER BY id",
     [ST_COUNTS] = "SELECT state, n FROM task_counts",
-    [ST_CLAIM] = "UPDATE tasks SET state = 'running', owner = ?1,"
+    [ST_CLAIM] = "UPDATE tasks SET state = 'running', node = ?1,"
                  " started_at = ?2, updated_at = ?2"
                  " WHERE id = ?3 AND state = 'queued'",
     [ST_SET_GROUP] = "INSERT INTO groups (name, parallel) VALUES (?1, ?2)"
@@ -559,7 +566,7 @@ static const char *source_name(tl_source_t src)
     return source_names[src];
 }
 
-/* Binds parameters 1..C_PROGRESS_REGEX. Errors are left in the connection. */
+/* Binds parameters 1..C_NODE. Errors are left in the connection. */
 static int bind_task(sqlite3_stmt *st, const tl_task_t *t,
                      const struct task_json *j)
 {
@@ -610,6 +617,7 @@ static int bind_task(sqlite3_stmt *st, const tl_task_t *t,
               ? sqlite3_bind_text(st, C_PROGRESS_REGEX, t->progress_regex, -1,
                                   SQLITE_STATIC)
               : sqlite3_bind_null(st, C_PROGRESS_REGEX);
+    rc |= bind_str(st, C_NODE, t->node);
     return rc;
 }
 
@@ -712,6 +720,7 @@ static int read_strings(sqlite3_stmt *st, tl_task_t *t)
     rc = rc ? rc : col_str(st, C_ERROR, &t->error);
     rc = rc ? rc : col_str(st, C_CWD, &t->cwd);
     rc = rc ? rc : col_str(st, C_PROGRESS_REGEX, &t->progress_regex);
+    rc = rc ? rc : col_str(st, C_NODE, &t->node);
     return rc;
 }
 
@@ -927,7 +936,7 @@ static int sqlite_update_task(tl__store_t *base, const tl_task_t *t)
     sqlite3_stmt *st = s->st[ST_UPDATE];
     int rc;
 
-    if (sqlite3_bind_int64(st, C_PROGRESS_REGEX + 1, t->id) != SQLITE_OK)
+    if (sqlite3_bind_int64(st, C_NODE + 1, t->id) != SQLITE_OK)
         return fail(s, sqlite3_errcode(s->db), "update task");
     rc = write_task(s, st, t, "update task");
     if (rc)
@@ -1131,14 +1140,14 @@ static int sqlite_count_states(tl__store_t *base,
     return rc;
 }
 
-static int sqlite_claim_task(tl__store_t *base, int64_t id, const char *owner,
+static int sqlite_claim_task(tl__store_t *base, int64_t id, const char *node,
                              int64_t started_at)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
     sqlite3_stmt *st = s->st[ST_CLAIM];
     int rc;
 
-    rc = bind_str(st, 1, owner) | sqlite3_bind_int64(st, 2, started_at) |
+    rc = bind_str(st, 1, node) | sqlite3_bind_int64(st, 2, started_at) |
          sqlite3_bind_int64(st, 3, id);
     if (rc) {
         done_stmt(st);
@@ -1334,6 +1343,81 @@ static int sqlite_recent_durations(tl__store_t *base, const char *kind,
     return err;
 }
 
+/* ---- API tokens -------------------------------------------------------- */
+
+/* Rare operations: prepared when used. */
+static int token_stmt(struct sqlite_store *s, const char *sql,
+                      sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+    return rc ? fail(s, rc, "tokens") : 0;
+}
+
+static int sqlite_load_tokens(tl__store_t *base,
+                              void (*cb)(const char *name, const char *secret,
+                                         const char *role, int64_t created,
+                                         void *ud),
+                              void *ud)
+{
+    struct sqlite_store *s = (struct sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = token_stmt(
+        s, "SELECT name, secret, role, created_at FROM tokens ORDER BY name",
+        &st);
+    while (!rc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cb((const char *)sqlite3_column_text(st, 0),
+           (const char *)sqlite3_column_text(st, 1),
+           (const char *)sqlite3_column_text(st, 2),
+           sqlite3_column_int64(st, 3), ud);
+        rc = 0;
+    }
+    int err = rc == SQLITE_DONE || rc == 0 ? 0 : fail(s, rc, "load tokens");
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int sqlite_put_token(tl__store_t *base, const char *name,
+                            const char *secret, const char *role,
+                            int64_t created)
+{
+    struct sqlite_store *s = (struct sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = token_stmt(s,
+                        "INSERT INTO tokens (name, secret, role, created_at)"
+                        " VALUES (?1, ?2, ?3, ?4)",
+                        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, secret, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, role, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, created);
+    rc = sqlite3_step(st);
+    int err = rc == SQLITE_DONE ? 0
+              : (rc & 0xff) == SQLITE_CONSTRAINT
+                  ? fail_msg(s, TL_ECONFLICT, "that token name is taken")
+                  : fail(s, rc, "add token");
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int sqlite_delete_token(tl__store_t *base, const char *name)
+{
+    struct sqlite_store *s = (struct sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = token_stmt(s, "DELETE FROM tokens WHERE name = ?1", &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    int err = rc != SQLITE_DONE ? fail(s, rc, "remove token")
+              : sqlite3_changes(s->db) == 0
+                  ? fail_msg(s, TL_ENOTFOUND, "no such token")
+                  : 0;
+    sqlite3_finalize(st);
+    return err;
+}
+
 const tl__store_ops_t tl__store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1355,4 +1439,7 @@ const tl__store_ops_t tl__store_sqlite_ops = {
     .load_groups = sqlite_load_groups,
     .delete_finished = sqlite_delete_finished,
     .recent_durations = sqlite_recent_durations,
+    .load_tokens = sqlite_load_tokens,
+    .put_token = sqlite_put_token,
+    .delete_token = sqlite_delete_token,
 };

@@ -98,6 +98,7 @@ void tl_task_free(tl_task_t *t)
     free(t->description);
     free(t->group);
     free(t->owner);
+    free(t->node);
     free(t->unit);
     free(t->message);
     free(t->error);
@@ -127,7 +128,7 @@ tl_task_t *tl__task_dup(const tl_task_t *t)
         return NULL;
     *c = *t;
     c->key = c->kind = c->title = c->description = c->group = c->owner =
-        NULL;
+        c->node = NULL;
     c->unit = c->message = c->error = c->cwd = c->progress_regex = NULL;
     c->argv = c->env = NULL;
     c->metadata = json_deep_copy(t->metadata);
@@ -140,6 +141,7 @@ tl_task_t *tl__task_dup(const tl_task_t *t)
     rc |= dup_str(&c->description, t->description);
     rc |= dup_str(&c->group, t->group);
     rc |= dup_str(&c->owner, t->owner);
+    rc |= dup_str(&c->node, t->node);
     rc |= dup_str(&c->unit, t->unit);
     rc |= dup_str(&c->message, t->message);
     rc |= dup_str(&c->error, t->error);
@@ -252,6 +254,7 @@ json_t *tl__task_to_json(const tl_task_t *t, int64_t now)
                                                   : json_null());
     rc |= json_object_set_new(o, "command", command_json(t));
     rc |= json_object_set_new(o, "owner", str_or_null(t->owner));
+    rc |= json_object_set_new(o, "node", str_or_null(t->node));
     rc |= json_object_set_new(o, "pid",
                               t->pid ? json_integer(t->pid) : json_null());
     rc |= json_object_set_new(o, "cancel_requested",

@@ -24,7 +24,8 @@ struct tl_task {
     char *title;
     char *description;
     char *group; /* never NULL once created ("default") */
-    char *owner;
+    char *owner; /* who created it: "local" (the unix socket) or a token */
+    char *node;  /* the daemon that runs it ("host:pid"), once started */
     tl_state_t state;
     tl_source_t source;
     int64_t priority;

@@ -545,7 +545,7 @@ static void test_claim(void **state)
     assert_int_equal(ops->claim_task(f->s, id, "daemon-1", 7777), 0);
     assert_int_equal(ops->load_task(f->s, id, &got), 0);
     assert_int_equal(got->state, TL_STATE_RUNNING);
-    assert_string_equal(got->owner, "daemon-1");
+    assert_string_equal(got->node, "daemon-1");
     assert_int_equal(got->started_at, 7777);
     tl_task_free(got);
 
@@ -554,7 +554,7 @@ static void test_claim(void **state)
     assert_int_equal(ops->claim_task(f->s, id + 100, "daemon-2", 8888),
                      TL_ECONFLICT);
     assert_int_equal(ops->load_task(f->s, id, &got), 0);
-    assert_string_equal(got->owner, "daemon-1");
+    assert_string_equal(got->node, "daemon-1");
     tl_task_free(got);
 }
 
@@ -571,6 +571,35 @@ static void group_cb(const char *group, int parallel, void *ud)
         snprintf(g->names[g->n], sizeof(g->names[0]), "%s", group);
         g->parallel[g->n++] = parallel;
     }
+}
+
+static void token_cb(const char *name, const char *secret, const char *role,
+                     int64_t created, void *ud)
+{
+    int *n = ud;
+    assert_string_equal(name, "ci");
+    assert_string_equal(secret, "s3cr3t-0123456789abcdef");
+    assert_string_equal(role, "read-only");
+    assert_int_equal(created, 42);
+    (*n)++;
+}
+
+static void test_tokens(void **state)
+{
+    struct fx *f = *state;
+    int n = 0;
+    assert_int_equal(ops->put_token(f->s, "ci", "s3cr3t-0123456789abcdef",
+                                    "read-only", 42),
+                     0);
+    assert_int_equal(ops->put_token(f->s, "ci", "other", "admin", 43),
+                     TL_ECONFLICT);
+    assert_int_equal(ops->load_tokens(f->s, token_cb, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ops->delete_token(f->s, "ci"), 0);
+    assert_int_equal(ops->delete_token(f->s, "ci"), TL_ENOTFOUND);
+    n = 0;
+    assert_int_equal(ops->load_tokens(f->s, token_cb, &n), 0);
+    assert_int_equal(n, 0);
 }
 
 static void test_groups(void **state)
@@ -916,6 +945,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_finished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),

@@ -1,0 +1,195 @@
+// The dashboard under load, measured in Chromium.
+//
+// A daemon on a temp dir (loopback) gets TASKS tasks (finished ones, and
+// TRACKED running tracked tasks); a load generator (loadgen.mjs, its own
+// process) reports progress on each tracked task RATE times a second; the
+// dashboard is open in Debian's Chromium (headless, playwright-core) on the
+// default view, whose first page is all running tasks. For SECONDS the page
+// is watched three ways:
+//   - long tasks: PerformanceObserver('longtask') (main-thread tasks > 50 ms)
+//   - frames: the intervals between requestAnimationFrame callbacks
+//   - a Chromium performance trace: the top-level tasks of the renderer's
+//     main thread (RunTask), their max and p99
+// Midway it expands two cards (live log streams), switches to the Running
+// filter and pages forward and back, so interactions are measured too.
+//
+//   make bench-dashboard [ARGS="--seconds 30"]
+//   node bench/dashboard/bench.mjs [--tasks N] [--tracked N] [--rate N]
+//                                  [--seconds N] [--json FILE]
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Daemon, launchBrowser, sleep } from "../../tests/e2e/lib.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const opt = { tasks: 10000, tracked: 200, rate: 5, seconds: 20, json: "" };
+for (let i = 2; i < process.argv.length; i += 2) {
+  const k = process.argv[i].replace(/^--/, "");
+  if (!(k in opt)) {
+    console.error(`unknown option --${k}`);
+    process.exit(2);
+  }
+  opt[k] = k === "json" ? process.argv[i + 1] : Number(process.argv[i + 1]);
+}
+
+function pct(sorted, p) {
+  if (!sorted.length) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+const r1 = (x) => Math.round(x * 10) / 10;
+
+/* Requests with a bounded number in flight. */
+async function pool(n, limit, fn) {
+  let next = 0;
+  const workers = Array.from({ length: limit }, async () => {
+    while (next < n) {
+      const i = next++;
+      await fn(i);
+    }
+  });
+  await Promise.all(workers);
+}
+
+const d = await new Daemon().start();
+let ctx, gen;
+try {
+  // ---- the store ----
+  const t0 = Date.now();
+  const kinds = ["docker_pull", "benchmark_run", "training", "data_transfer", "vm_provision"];
+  const finished = opt.tasks - opt.tracked;
+  await pool(finished, 16, async (i) => {
+    const kind = kinds[i % kinds.length];
+    const t = await d.api("POST", "/api/tasks", { title: `${kind} run ${i}`, kind, heartbeat_timeout_s: 0 });
+    await d.api("PATCH", `/api/tasks/${t.id}`, i % 13 === 0
+      ? { state: "failed", error: "synthetic failure" }
+      : { state: "completed", result: { n: i } });
+  });
+  const tracked = new Array(opt.tracked);
+  await pool(opt.tracked, 16, async (i) => {
+    const kind = kinds[i % kinds.length];
+    const t = await d.api("POST", "/api/tasks", {
+      title: `${kind} live ${i}`, kind, total: 1000, unit: i % 2 ? "B" : "items", heartbeat_timeout_s: 0,
+      metadata: { worker: i % 8, bench: true },
+    });
+    tracked[i] = t.id;
+  });
+  const stats = await d.api("GET", "/api/stats");
+  const total = Object.values(stats.counts).reduce((a, b) => a + b, 0);
+  console.log(`store: ${total} tasks (${stats.counts.running} running) in ${r1((Date.now() - t0) / 1000)} s`);
+
+  // ---- the browser ----
+  ctx = await launchBrowser({ viewport: { width: 1280, height: 900 } });
+  const page = ctx.pages()[0] || (await ctx.newPage());
+  await page.addInitScript(() => {
+    window.__perf = { longtasks: [], frames: [] };
+    try {
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) window.__perf.longtasks.push({ start: e.startTime, duration: e.duration });
+      }).observe({ type: "longtask", buffered: true });
+    } catch (_) { window.__perf.noLongtask = true; }
+  });
+  const load0 = Date.now();
+  await page.goto(d.loginUrl);
+  await page.waitForSelector('#conn[data-state="live"]');
+  await page.waitForSelector(".card");
+  const loadMs = Date.now() - load0;
+  await sleep(1000);
+
+  // ---- the load ----
+  gen = spawn(process.execPath, [join(here, "loadgen.mjs"), d.base, d.token, String(opt.rate),
+    String(opt.seconds + 4), ...tracked.map(String)], { stdio: ["ignore", "pipe", "inherit"] });
+  let genOut = "";
+  gen.stdout.on("data", (c) => { genOut += c; });
+  const genDone = new Promise((res) => gen.on("exit", res));
+  await sleep(2000); // let the load reach its rate
+
+  // ---- measure ----
+  const cdp = await ctx.newCDPSession(page);
+  const traceEvents = [];
+  cdp.on("Tracing.dataCollected", (e) => traceEvents.push(...e.value));
+  const traceDone = new Promise((res) => cdp.once("Tracing.tracingComplete", res));
+  await cdp.send("Tracing.start", {
+    transferMode: "ReportEvents",
+    traceConfig: { includedCategories: ["toplevel", "devtools.timeline", "disabled-by-default-devtools.timeline"] },
+  });
+  const events0 = (await d.api("GET", "/api/stats")).totals.events_total;
+  await page.evaluate(() => {
+    window.__perf.longtasks = [];
+    window.__perf.frames = [];
+    window.__perf.t0 = performance.now();
+    let last = performance.now();
+    const loop = (now) => {
+      window.__perf.frames.push(now - last);
+      last = now;
+      if (!window.__perf.stop) requestAnimationFrame(loop);
+    };
+    requestAnimationFrame(loop);
+  });
+  const ms = opt.seconds * 1000;
+  await sleep(ms / 3);
+  const cards = await page.$$(".card .toggle");
+  for (const b of cards.slice(0, 2)) await b.click();
+  await sleep(ms / 6);
+  await page.click('.count[data-state="running"]');
+  await sleep(ms / 6);
+  if (!(await page.$eval("#next-page", (b) => b.disabled))) {
+    await page.click("#next-page");
+    await sleep(1000);
+    await page.click("#prev-page");
+  }
+  await sleep(ms / 3 - 1000);
+  const perf = await page.evaluate(() => {
+    window.__perf.stop = true;
+    return { ...window.__perf, elapsed: performance.now() - window.__perf.t0, dom: document.getElementsByTagName("*").length };
+  });
+  const events1 = (await d.api("GET", "/api/stats")).totals.events_total;
+  await cdp.send("Tracing.end");
+  await traceDone;
+
+  // Top-level tasks of the renderer main thread, from the trace.
+  const mains = new Set(traceEvents.filter((e) => e.ph === "M" && e.name === "thread_name" && e.args && e.args.name === "CrRendererMain").map((e) => `${e.pid}:${e.tid}`));
+  // Several renderers (the page, maybe a spare): keep the busiest, the page's.
+  const byThread = new Map();
+  for (const e of traceEvents) {
+    if (e.ph !== "X" || !mains.has(`${e.pid}:${e.tid}`) || !(e.name === "RunTask" || e.name === "ThreadControllerImpl::RunTask")) continue;
+    const k = `${e.pid}:${e.tid}`;
+    if (!byThread.has(k)) byThread.set(k, []);
+    byThread.get(k).push(e.dur / 1000);
+  }
+  let tasks = [];
+  for (const v of byThread.values()) if (v.length > tasks.length) tasks = v;
+  tasks.sort((a, b) => a - b);
+
+  await genDone;
+  const load = JSON.parse(genOut.trim().split("\n").pop() || "{}");
+  const frames = perf.frames.slice(1).sort((a, b) => a - b);
+  const lt = perf.longtasks.map((x) => x.duration).sort((a, b) => a - b);
+  const result = {
+    store_tasks: total,
+    tracked: opt.tracked,
+    reports_per_s: load.per_s,
+    report_failures: load.failed,
+    events_per_s: Math.round((events1 - events0) / (perf.elapsed / 1000)),
+    page_load_ms: loadMs,
+    seconds: r1(perf.elapsed / 1000),
+    dom_elements: perf.dom,
+    longtasks: { count: lt.length, max_ms: r1(lt.length ? lt[lt.length - 1] : 0), p99_ms: r1(pct(lt, 99)), supported: !perf.noLongtask },
+    frames: { count: frames.length, p50_ms: r1(pct(frames, 50)), p99_ms: r1(pct(frames, 99)), max_ms: r1(frames[frames.length - 1] || 0) },
+    trace_tasks: { count: tasks.length, p99_ms: r1(pct(tasks, 99)), max_ms: r1(tasks[tasks.length - 1] || 0), over_50ms: tasks.filter((x) => x > 50).length },
+  };
+  console.log(`load: ${result.reports_per_s} progress reports/s (${result.report_failures} failed), ${result.events_per_s} events/s`);
+  console.log(`page: loaded in ${result.page_load_ms} ms, ${result.dom_elements} elements`);
+  console.log(`long tasks (>50 ms): ${result.longtasks.count}, max ${result.longtasks.max_ms} ms`);
+  console.log(`frames: ${result.frames.count} in ${result.seconds} s, p50 ${result.frames.p50_ms} ms, p99 ${result.frames.p99_ms} ms, max ${result.frames.max_ms} ms`);
+  console.log(`trace, renderer main thread tasks: ${result.trace_tasks.count}, p99 ${result.trace_tasks.p99_ms} ms, max ${result.trace_tasks.max_ms} ms, over 50 ms: ${result.trace_tasks.over_50ms}`);
+  const ok = result.trace_tasks.max_ms <= 50 && result.longtasks.count === 0;
+  console.log(ok ? "PASS: no task over 50 ms" : "FAIL: a task took over 50 ms");
+  if (opt.json) writeFileSync(opt.json, JSON.stringify(result, null, 2) + "\n");
+  process.exitCode = ok ? 0 : 1;
+} finally {
+  if (gen && gen.exitCode === null) gen.kill();
+  if (ctx) await ctx.close();
+  await d.stop();
+  d.cleanup();
+}
