@@ -7,8 +7,11 @@
  * HTML. The daemon's Content-Security-Policy allows scripts only from its
  * own files, so not even an injected handler could run.
  *
- * Data flow: one EventSource on /api/events (all events but task.log) keeps
- * the page live. Incoming events only record the newest version of each task;
+ * Data flow: one EventSource on /api/events (every event but task.log and
+ * task.progress) keeps the page live; a second one carries task.progress
+ * for the tasks on this page only (?task=...), reopened when the page
+ * changes, so progress of the thousands of tasks not shown never reaches
+ * the browser. Incoming events only record the newest version of each task;
  * a requestAnimationFrame callback applies them to the cards on screen, so a
  * burst of a thousand progress events costs one layout per frame. The list is
  * a page of at most PAGE_SIZE cards (cursor pagination), so the DOM stays
@@ -19,7 +22,9 @@
 "use strict";
 
 const PAGE_SIZE = 50;
-const LIVE_LOG_STREAMS = 3; /* each is an HTTP/1.1 connection: browsers allow 6 */
+/* Each stream is an HTTP/1.1 connection and browsers allow 6 per host: the
+ * events, the page's progress, two live logs, and two left for requests. */
+const LIVE_LOG_STREAMS = 2;
 const LOG_LINES_LIVE = 50;
 const LOG_DOM_MAX = 2000;
 const STATES = ["running", "queued", "paused", "completed", "failed", "cancelled"];
@@ -286,7 +291,7 @@ function tickUpdated() {
 function connect() {
   clearTimeout(S.retryTimer);
   if (S.es) S.es.close();
-  const p = new URLSearchParams({ type: "-task.log" });
+  const p = new URLSearchParams({ type: "-task.log,-task.progress" });
   if (S.lastEventId) p.set("last_event_id", S.lastEventId);
   const es = new EventSource(`/api/events?${p}`);
   S.es = es;
@@ -326,8 +331,37 @@ function reconnectNow() {
   if (S.conn === "reconnecting") { S.backoff = 500; connect(); }
 }
 
+/* The progress of the tasks on this page, on its own stream. */
+function syncProgress() {
+  if (S.progTimer) return;
+  S.progTimer = setTimeout(() => {
+    S.progTimer = 0;
+    const ids = S.order.filter((id) => !FINAL.has(S.tasks.get(id).state)).sort((a, b) => a - b);
+    const key = ids.join(",");
+    if (key === S.progKey && (S.progEs || !key)) return;
+    if (S.progEs) S.progEs.close();
+    S.progEs = null;
+    S.progKey = key;
+    if (!key) return;
+    const es = new EventSource(`/api/events?type=task.progress&task=${key}`);
+    S.progEs = es;
+    es.addEventListener("hello", () => {
+      /* After a drop, what moved meanwhile comes with the page. */
+      if (S.progStale) { S.progStale = false; loadPage(); }
+    });
+    es.addEventListener("task.progress", onTaskEvent);
+    es.onerror = () => {
+      if (S.progEs !== es) return;
+      es.close();
+      S.progEs = null;
+      S.progStale = true;
+      setTimeout(() => { if (!S.progEs) { S.progKey = ""; syncProgress(); } }, Math.min(S.backoff, 5000));
+    };
+  }, 250);
+}
+
 function onTaskEvent(e) {
-  if (e.lastEventId) S.lastEventId = e.lastEventId;
+  if (e.lastEventId && e.target === S.es) S.lastEventId = e.lastEventId;
   S.lastData = Date.now();
   const type = e.type;
   if (COUNT_EVENTS.has(type)) countsSoon();
@@ -406,6 +440,7 @@ function flush() {
   if (shapeChanged) trimPage();
   S.fresh.clear();
   updateEmpty();
+  syncProgress();
 }
 
 function insertCard(t) {
@@ -427,6 +462,7 @@ function removeCard(id) {
   const c = S.cards.get(id);
   if (!c) return;
   closeLogStream(c);
+  onScreen.unobserve(c.root);
   c.root.remove();
   S.cards.delete(id);
   S.tasks.delete(id);
@@ -556,6 +592,7 @@ function setPage(list, next) {
   updatePager();
   updateEmpty();
   updateKindOptions();
+  syncProgress();
 }
 
 function refetchAll() {
@@ -678,6 +715,11 @@ function bindFilters() {
 
 const cardTpl = () => $("card-tpl").content.firstElementChild;
 
+/* Cards near the viewport get class vis: only they animate. */
+const onScreen = new IntersectionObserver((entries) => {
+  for (const en of entries) en.target.classList.toggle("vis", en.isIntersecting);
+}, { rootMargin: "200px 0px" });
+
 function makeCard(t) {
   const root = cardTpl().cloneNode(true);
   const q = (s) => root.querySelector(s);
@@ -701,6 +743,7 @@ function makeCard(t) {
     if (b) act(c.task, b.dataset.action, b);
   });
   renderCard(c);
+  onScreen.observe(root);
   return c;
 }
 
@@ -741,7 +784,8 @@ function renderCard(c) {
     }
     p.pct = pct;
   }
-  c.bar.setAttribute("aria-label", `${taskTitle(t)}: ${pct === null ? "progress unknown" : fmtPct(pct)}`);
+  const label = `${taskTitle(t)}: ${pct === null ? "progress unknown" : fmtPct(pct)}`;
+  if (p.label !== label) { c.bar.setAttribute("aria-label", label); p.label = label; }
   setText(c.pct, pct === null ? (t.state === "running" ? "working…" : "") : fmtPct(pct));
   renderTimes(c);
   setText(c.amount, fmtAmount(t));

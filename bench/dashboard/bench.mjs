@@ -23,14 +23,14 @@ import { fileURLToPath } from "node:url";
 import { Daemon, launchBrowser, sleep } from "../../tests/e2e/lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const opt = { tasks: 10000, tracked: 200, rate: 5, seconds: 20, json: "" };
+const opt = { tasks: 10000, tracked: 200, rate: 5, seconds: 20, json: "", trace: "" };
 for (let i = 2; i < process.argv.length; i += 2) {
   const k = process.argv[i].replace(/^--/, "");
   if (!(k in opt)) {
     console.error(`unknown option --${k}`);
     process.exit(2);
   }
-  opt[k] = k === "json" ? process.argv[i + 1] : Number(process.argv[i + 1]);
+  opt[k] = k === "json" || k === "trace" ? process.argv[i + 1] : Number(process.argv[i + 1]);
 }
 
 function pct(sorted, p) {
@@ -186,6 +186,7 @@ try {
   const ok = result.trace_tasks.max_ms <= 50 && result.longtasks.count === 0;
   console.log(ok ? "PASS: no task over 50 ms" : "FAIL: a task took over 50 ms");
   if (opt.json) writeFileSync(opt.json, JSON.stringify(result, null, 2) + "\n");
+  if (opt.trace) writeFileSync(opt.trace, JSON.stringify({ traceEvents }));
   process.exitCode = ok ? 0 : 1;
 } finally {
   if (gen && gen.exitCode === null) gen.kill();

@@ -112,7 +112,7 @@ static void send_json(struct evhttp_request *req, int status, json_t *body)
                       "application/json");
     evhttp_add_header(evhttp_request_get_output_headers(req),
                       "Cache-Control", "no-store");
-    if (text) {
+    if (text && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
         evbuffer_add(out, text, strlen(text));
         evbuffer_add(out, "\n", 1);
     }
@@ -120,10 +120,45 @@ static void send_json(struct evhttp_request *req, int status, json_t *body)
     evhttp_send_reply(req, status, NULL, NULL);
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2
+                             : (s[0] & 0xf0) == 0xe0 ? 3
+                             : (s[0] & 0xf8) == 0xf0 ? 4
+                                                     : 0;
+    if (n == 2 && s[0] < 0xc2)
+        return 0; /* overlong */
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* Messages quote what clients sent: bytes that are not UTF-8 (or a
+ * sequence cut by a %.Ns) become '?', so the answer is always JSON. */
 static json_t *error_json(const char *code, const char *msg)
 {
-    return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
-                     msg);
+    char clean[600];
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)msg;
+    while (*p && o + 5 < sizeof(clean)) {
+        size_t n = utf8_seq(p);
+        if (n == 0 || (n == 1 && *p < 0x20)) {
+            clean[o++] = '?';
+            p++;
+            continue;
+        }
+        memcpy(clean + o, p, n);
+        o += n;
+        p += n;
+    }
+    clean[o] = '\0';
+    json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code,
+                          "message", clean);
+    return j ? j
+             : json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
+                         "(unprintable)");
 }
 
 void tl__http_reply_json(tl__http_req_t *r, int status, json_t *body)
@@ -360,11 +395,11 @@ bool tl__http_may_change(tl__http_req_t *r, int64_t id)
         return true; /* unknown: the operation says 404 itself */
     const char *owner = json_string_value(json_object_get(t, "owner"));
     bool ok = owner && strcmp(owner, r->who->name) == 0;
-    json_decref(t);
     if (!ok)
         tl__http_reply_errorf(r, 403, "forbidden",
                               "task %lld belongs to %s", (long long)id,
                               owner ? owner : "someone else");
+    json_decref(t);
     return ok;
 }
 
@@ -394,7 +429,10 @@ static int split_path(tl__http_req_t *r)
     if (!r->path || strlen(r->path) != decoded ||
         decoded != strcspn(r->path, "\r\n"))
         return -1;
-    for (char *s = strtok(r->path, "/"); s; s = strtok(NULL, "/")) {
+    r->split = strdup(r->path); /* cut into parts; path stays whole */
+    if (!r->split)
+        return -1;
+    for (char *s = strtok(r->split, "/"); s; s = strtok(NULL, "/")) {
         if (r->nparts == TL__HTTP_MAX_PATH_PARTS)
             return -1;
         r->parts[r->nparts++] = s;
@@ -510,6 +548,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (r.has_query)
         evhttp_clear_headers(&r.query);
     free(r.path);
+    free(r.split);
 }
 
 /* ---- SSE ---------------------------------------------------------------- */

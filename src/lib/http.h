@@ -21,7 +21,8 @@ typedef struct tl__http_req {
     tl_server_t *server;
     tl_manager_t *m;
     enum evhttp_cmd_type method;
-    char *path; /* decoded path */
+    char *path;  /* decoded path */
+    char *split; /* its copy, cut into parts */
     const char *parts[TL__HTTP_MAX_PATH_PARTS];
     int nparts;
     struct evkeyvalq query;

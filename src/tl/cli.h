@@ -111,6 +111,7 @@ int cmd_wait(cli_t *cli, int argc, char **argv);
 int cmd_action(cli_t *cli, int argc, char **argv); /* cancel, pause, ... */
 int cmd_parallel(cli_t *cli, int argc, char **argv);
 int cmd_clean(cli_t *cli, int argc, char **argv);
+int cmd_token(cli_t *cli, int argc, char **argv);
 int cmd_stats(cli_t *cli, int argc, char **argv);
 int cmd_watch(cli_t *cli, int argc, char **argv);
 int cmd_demo(cli_t *cli, int argc, char **argv);

@@ -44,6 +44,7 @@ static const command_t commands[] = {
     {"track", cmd_track, "register work this shell does; prints its id", 0},
     {"done", cmd_done, "end a tracked task", 0},
     {"demo", cmd_demo, "add demo tasks to see what tasklight does", 0},
+    {"token", cmd_token, "named API tokens with roles: add, ls, rm", 0},
     {"progress", cmd_progress, "report progress: 45, 50/154, --current", 1},
     {"step", cmd_step, "add or update a substep", 1},
     {"note", cmd_note, "set the status message", 1},

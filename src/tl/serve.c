@@ -12,6 +12,8 @@
  * returns.
  */
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,12 +22,15 @@
 
 #include <tasklight.h>
 
+#include "args.h"
 #include "cli.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8787"
 
 static const char usage[] =
     "usage: tl serve [--data-dir D] [--listen HOST:PORT] [--no-tcp]\n"
+    "                [--multi-user] [--rate-limit N] [--http-timeout SEC]\n"
+    "                [--kill-grace SEC] [--max-queued N] [--redact RE]...\n"
     "\n"
     "Runs the daemon in the foreground: the API on the unix socket\n"
     "DATA_DIR/tasklight.sock, and the API and the dashboard on loopback TCP\n"
@@ -35,9 +40,38 @@ static const char usage[] =
     "  --listen HOST:PORT  TCP address (default " DEFAULT_LISTEN
     "; port 0 picks\n"
     "                      a free one, written to DATA_DIR/listen)\n"
-    "  --no-tcp            serve the unix socket only\n";
+    "  --no-tcp            serve the unix socket only\n"
+    "  --multi-user        only a task's owner (or an admin token) may\n"
+    "                      change it\n"
+    "  --rate-limit N      requests per second per TCP token (default: no\n"
+    "                      limit; 429 past it)\n"
+    "  --http-timeout SEC  idle or slow connections are closed (default 60)\n"
+    "  --kill-grace SEC    SIGTERM to SIGKILL on cancel (default 5)\n"
+    "  --max-queued N      refuse new tasks past N queued (default 1000000)\n"
+    "  --redact RE         also redact this PCRE2 pattern from logs\n"
+    "                      (repeatable)\n";
 
-enum { OPT_LISTEN = CLI_OPT_FIRST_LOCAL, OPT_NO_TCP };
+#define MAX_REDACT 64
+
+/* What `tl serve` hands the library beyond the addresses. */
+typedef struct serve_opts {
+    int multi_user;
+    double rate_limit, http_timeout_s, kill_grace_s;
+    int64_t max_queued;
+    const char *redact[MAX_REDACT + 1];
+    int nredact;
+} serve_opts_t;
+
+enum {
+    OPT_LISTEN = CLI_OPT_FIRST_LOCAL,
+    OPT_NO_TCP,
+    OPT_MULTI_USER,
+    OPT_RATE_LIMIT,
+    OPT_HTTP_TIMEOUT,
+    OPT_KILL_GRACE,
+    OPT_MAX_QUEUED,
+    OPT_REDACT
+};
 
 /* The manager the signal handler stops; set before handlers exist. */
 static tl_manager_t *volatile running_manager;
@@ -63,6 +97,27 @@ static int install_signals(void)
     sa.sa_flags = SA_RESTART;
     if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
         return -1;
+    return 0;
+}
+
+/* --rate-limit (a number), --http-timeout and --kill-grace (durations). */
+static int parse_seconds(int opt, const char *arg, serve_opts_t *o)
+{
+    double v;
+    if (opt == OPT_RATE_LIMIT) {
+        char *end;
+        v = strtod(arg, &end);
+        if (*end || !(v > 0) || v > 1e9)
+            return -1;
+        o->rate_limit = v;
+        return 0;
+    }
+    if (args_parse_duration(arg, &v) || v <= 0)
+        return -1;
+    if (opt == OPT_HTTP_TIMEOUT)
+        o->http_timeout_s = v;
+    else
+        o->kill_grace_s = v;
     return 0;
 }
 
@@ -107,11 +162,15 @@ out:
 
 /* Starts the server; when the default port is taken, takes a free one. */
 static int start_server(tl_manager_t *m, const cli_t *cli, const char *listen,
-                        int listen_given, tl_server_t **srv)
+                        int listen_given, const serve_opts_t *o,
+                        tl_server_t **srv)
 {
     tl_server_options_t so = {0};
     int rc;
 
+    so.multi_user = o->multi_user;
+    so.rate_limit = o->rate_limit;
+    so.http_timeout_s = o->http_timeout_s;
     so.socket_path = cli->socket_explicit ? cli->socket_path : NULL;
     so.listen = listen;
     rc = tl_server_start(m, &so, srv);
@@ -139,7 +198,8 @@ static void print_banner(tl_server_t *srv, const char *host, int hostlen)
     fflush(stdout);
 }
 
-static int serve(cli_t *cli, const char *listen, int listen_given)
+static int serve(cli_t *cli, const char *listen, int listen_given,
+                 const serve_opts_t *o)
 {
     tl_manager_options_t mo = {0};
     tl_manager_t *m = NULL;
@@ -154,6 +214,9 @@ static int serve(cli_t *cli, const char *listen, int listen_given)
         goto out;
     }
     mo.data_dir = cli->data_dir;
+    mo.kill_grace_s = o->kill_grace_s;
+    mo.max_queued = o->max_queued;
+    mo.redact_patterns = o->nredact ? o->redact : NULL;
     rc = tl_manager_open(&mo, &m);
     if (rc == TL_EBUSY) {
         rc = cli_error(CLI_FAIL, "another daemon is serving %s", cli->data_dir);
@@ -161,11 +224,11 @@ static int serve(cli_t *cli, const char *listen, int listen_given)
     }
     if (rc) {
         rc = cli_error(CLI_FAIL, "cannot open %s: %s", cli->data_dir,
-                       tl_strerror(rc));
+                       m ? tl_manager_errmsg(m) : tl_strerror(rc));
         goto out;
     }
     rc = CLI_FAIL;
-    if (start_server(m, cli, listen, listen_given, &srv))
+    if (start_server(m, cli, listen, listen_given, o, &srv))
         goto out;
     running_manager = m;
     if (install_signals()) {
@@ -194,10 +257,17 @@ int cmd_serve(cli_t *cli, int argc, char **argv)
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"no-tcp", no_argument, NULL, OPT_NO_TCP},
+        {"multi-user", no_argument, NULL, OPT_MULTI_USER},
+        {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+        {"http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT},
+        {"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
+        {"max-queued", required_argument, NULL, OPT_MAX_QUEUED},
+        {"redact", required_argument, NULL, OPT_REDACT},
         CLI_GLOBAL_OPTIONS,
     };
     const char *listen = DEFAULT_LISTEN;
     int c, listen_given = 0, no_tcp = 0;
+    serve_opts_t o = {0};
 
     while ((c = cli_getopt(cli, argc, argv, ":h", longopts, usage)) != -1) {
         switch (c) {
@@ -207,6 +277,26 @@ int cmd_serve(cli_t *cli, int argc, char **argv)
             break;
         case OPT_NO_TCP:
             no_tcp = 1;
+            break;
+        case OPT_MULTI_USER:
+            o.multi_user = 1;
+            break;
+        case OPT_RATE_LIMIT:
+        case OPT_HTTP_TIMEOUT:
+        case OPT_KILL_GRACE:
+            if (parse_seconds(c, optarg, &o))
+                return cli_usage_error(usage, "invalid value '%s'", optarg);
+            break;
+        case OPT_MAX_QUEUED:
+            if (args_parse_int(optarg, 1, INT64_MAX, &o.max_queued))
+                return cli_usage_error(usage, "invalid --max-queued '%s'",
+                                       optarg);
+            break;
+        case OPT_REDACT:
+            if (o.nredact == MAX_REDACT)
+                return cli_usage_error(usage, "at most %d --redact",
+                                       MAX_REDACT);
+            o.redact[o.nredact++] = optarg;
             break;
         default:
             return cli->rc;
@@ -219,5 +309,5 @@ int cmd_serve(cli_t *cli, int argc, char **argv)
     else if (!check_listen(listen))
         return cli_usage_error(usage, "invalid --listen '%s' (use HOST:PORT)",
                                listen);
-    return serve(cli, listen, listen_given);
+    return serve(cli, listen, listen_given, &o);
 }

@@ -170,6 +170,7 @@ class Daemon:
         self.url = None
         self.token = None
         self.starts = 0
+        self.extra_args = []  # more `tl serve` options, for the next start
 
     # -- lifecycle --
 
@@ -182,7 +183,8 @@ class Daemon:
         log.write(f"==== start {self.starts}: {TL_BIN} serve ====\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [TL_BIN, "serve", "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"],
+            [TL_BIN, "serve", "--data-dir", self.data_dir, "--listen", "127.0.0.1:0",
+             *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             cwd=self.base, env=self.env(), start_new_session=True)
         log.close()

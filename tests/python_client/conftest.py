@@ -5,17 +5,13 @@ with the token.
 Run: /usr/bin/python3 -m pytest tests/python_client   (TL_BIN, default build/tl)
 """
 
-import os
 import shutil
 import signal
-import sys
 import tempfile
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from tl_pyclient_util import Daemon  # noqa: E402  (puts clients/python on sys.path)
+from .tl_pyclient_util import Daemon  # noqa: E402  (puts clients/python on sys.path)
 
 import tasklight  # noqa: E402
 import tasklight.manager  # noqa: E402

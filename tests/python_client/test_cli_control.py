@@ -3,7 +3,7 @@ reports on a task in another process."""
 
 import pytest
 
-from tl_pyclient_util import wait_for, wait_state
+from .tl_pyclient_util import wait_for, wait_state
 
 REPORTER = r"""
 import sys, time, tasklight

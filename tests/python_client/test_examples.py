@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tl_pyclient_util import EXAMPLES
+from .tl_pyclient_util import EXAMPLES
 
 SCRIPTS = sorted(glob.glob(os.path.join(EXAMPLES, "seed*.py")))
 SCRIPTS = [s for s in SCRIPTS if not s.endswith("_app.py")]

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tl_pyclient_util import CLIENT_DIR
+from .tl_pyclient_util import CLIENT_DIR
 
 
 def test_pip_install(tmp_path, daemon):

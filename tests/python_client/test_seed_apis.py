@@ -12,9 +12,9 @@ from typing import Any, Optional
 import pytest
 
 import tasklight
-from tasklight import (BackgroundTaskManager, BaseTask, Cancelled, TaskService, add_task,
+from tasklight import (BackgroundTaskManager, BaseTask, TaskService, add_task,
                        get_active_tasks, remove_task, stream_events, update_task)
-from tl_pyclient_util import wait_for, wait_state
+from .tl_pyclient_util import wait_for, wait_state
 
 # ---- seed 001 ------------------------------------------------------------------
 

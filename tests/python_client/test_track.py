@@ -6,7 +6,7 @@ import pytest
 
 import tasklight
 from tasklight import Cancelled
-from tl_pyclient_util import CountingClient
+from .tl_pyclient_util import CountingClient
 
 
 def test_track_a_list_completes(client):

@@ -15,8 +15,8 @@ The seeds' APIs, on top of the HTTP API (docs/API.md):
 
 from .client import (ACTIVE_STATES, FINAL_STATES, Client, configure, default_data_dir,
                      default_socket_path, get_client, set_default_client)
-from .errors import (Cancelled, Conflict, DaemonUnreachable, InvalidInput, ServerError,
-                     TaskNotFound, TasklightError, Unauthorized)
+from .errors import (Cancelled, Conflict, DaemonUnreachable, Forbidden, InvalidInput,
+                     RateLimited, ServerError, TaskNotFound, TasklightError, Unauthorized)
 from .manager import (BackgroundTask, TaskManager, add_task, get_active_tasks, parse_time, remove_task,
                       task_manager, to_background_task, update_task)
 from .sse import SSEEvent, parse_sse
@@ -38,7 +38,7 @@ __all__ = [
     "Client", "configure", "get_client", "set_default_client", "default_data_dir",
     "default_socket_path", "FINAL_STATES", "ACTIVE_STATES",
     "TasklightError", "DaemonUnreachable", "TaskNotFound", "Conflict", "InvalidInput",
-    "Unauthorized", "ServerError", "Cancelled",
+    "Unauthorized", "Forbidden", "ServerError", "RateLimited", "Cancelled",
     "ProgressTracker", "track", "Track",
     "BackgroundTask", "TaskManager", "task_manager", "to_background_task", "parse_time",
     "add_task", "update_task", "remove_task", "get_active_tasks",

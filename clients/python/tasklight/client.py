@@ -286,11 +286,13 @@ class Client:
                 conn.close()
             else:
                 self._checkin(conn)
-            return self._answer(resp.status, resp.getheader("Content-Type", ""), raw)
+            return self._answer(resp.status, resp.getheader("Content-Type", ""), raw,
+                                resp.getheader("Retry-After"))
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _answer(status: int, ctype: str, raw: bytes) -> Any:
+    def _answer(status: int, ctype: str, raw: bytes,
+                retry_after: Optional[str] = None) -> Any:
         text = raw.decode("utf-8", "replace")
         parsed: Any = text
         if "json" in ctype or text[:1] in ("{", "["):
@@ -299,7 +301,7 @@ class Client:
             except ValueError:
                 parsed = text
         if status >= 400:
-            raise error_for(status, parsed, text.strip()[:500])
+            raise error_for(status, parsed, text.strip()[:500], retry_after)
         return parsed
 
     def stream(self, path: str, *, query: Optional[Dict[str, Any]] = None,
@@ -427,10 +429,17 @@ class Client:
         """POST /api/tasks/ID/retry."""
         return self.request("POST", _task_path(task_id, "retry"))
 
-    def get_logs(self, task_id: TaskId, tail: int = 100) -> Dict[str, Any]:
-        """GET /api/tasks/ID/logs: ``{"lines": [{ts, stream, text}], "truncated"}``;
-        ``tail=0`` for every line."""
-        return self.request("GET", _task_path(task_id, "logs"), query={"tail": tail})
+    def get_logs(self, task_id: TaskId, tail: int = 100, *, from_line: Optional[int] = None,
+                 limit: Optional[int] = None) -> Dict[str, Any]:
+        """GET /api/tasks/ID/logs: ``{"lines": [{ts, stream, text}], "truncated",
+        "total_lines"}``; the last ``tail`` lines (0: all), or ``limit`` lines
+        from line ``from_line``."""
+        q: Dict[str, Any] = {"tail": tail}
+        if from_line is not None:
+            q = {"from": from_line, "limit": limit}
+        elif limit is not None:
+            q["limit"] = limit
+        return self.request("GET", _task_path(task_id, "logs"), query=q)
 
     def append_logs(self, task_id: TaskId, lines: Union[str, Iterable[str]],
                     stream: str = "stdout") -> int:
@@ -468,6 +477,19 @@ class Client:
         """POST /api/clean; returns how many finished tasks were removed."""
         return int(self.request("POST", "/api/clean",
                                 {"older_than_s": older_than_s})["removed"])
+
+    def list_tokens(self) -> List[Dict[str, Any]]:
+        """GET /api/tokens (admins): name, role, created_at of each named token."""
+        return self.request("GET", "/api/tokens")["tokens"]
+
+    def create_token(self, name: str, role: str = "user") -> Dict[str, Any]:
+        """POST /api/tokens (admins): ``{"name", "role", "token"}``; the
+        secret is shown this once. Roles: read-only, user, admin."""
+        return self.request("POST", "/api/tokens", {"name": name, "role": role})
+
+    def delete_token(self, name: str) -> Any:
+        """DELETE /api/tokens/NAME (admins): revokes it at once."""
+        return self.request("DELETE", "/api/tokens/" + quote(name, safe=""))
 
     def stats(self) -> Dict[str, Any]:
         """GET /api/stats: ``{"counts": {...}, "groups": [...]}``."""

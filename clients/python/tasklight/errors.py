@@ -16,7 +16,9 @@ __all__ = [
     "Conflict",
     "InvalidInput",
     "Unauthorized",
+    "Forbidden",
     "ServerError",
+    "RateLimited",
     "Cancelled",
     "error_for",
 ]
@@ -64,8 +66,20 @@ class Unauthorized(TasklightError, PermissionError):
     """401 / 403: a TCP request without a valid token."""
 
 
+class Forbidden(Unauthorized):
+    """403: the token's role (or, with --multi-user, the task's owner) does
+    not allow the request."""
+
+
 class ServerError(TasklightError):
-    """Any other error answer (429, 503 store_error, 507 storage_full, ...)."""
+    """Any other error answer (503 store_error, 507 storage_full, ...)."""
+
+
+class RateLimited(ServerError):
+    """429: over a request rate or a limit; ``retry_after`` is the server's
+    Retry-After in seconds when it sent one."""
+
+    retry_after: Optional[float] = None
 
 
 class Cancelled(Exception):
@@ -86,15 +100,17 @@ class Cancelled(Exception):
 _BY_STATUS = {
     400: InvalidInput,
     401: Unauthorized,
-    403: Unauthorized,
+    403: Forbidden,
     404: TaskNotFound,
     409: Conflict,
     413: InvalidInput,
     422: InvalidInput,
+    429: RateLimited,
 }
 
 
-def error_for(status: int, body: Any, fallback: str = "") -> TasklightError:
+def error_for(status: int, body: Any, fallback: str = "",
+              retry_after: Optional[str] = None) -> TasklightError:
     """The exception for an error answer (status and parsed JSON body)."""
     code = message = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
@@ -103,4 +119,10 @@ def error_for(status: int, body: Any, fallback: str = "") -> TasklightError:
     if not message:
         message = fallback or f"HTTP {status}"
     cls = _BY_STATUS.get(status, ServerError)
-    return cls(message, status=status, code=code, body=body)
+    err = cls(message, status=status, code=code, body=body)
+    if isinstance(err, RateLimited) and retry_after:
+        try:
+            err.retry_after = float(retry_after)
+        except ValueError:
+            pass
+    return err

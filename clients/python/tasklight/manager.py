@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Union
+from datetime import datetime
+from typing import Any, Dict, List, Optional
 
 from .client import ACTIVE_STATES, FINAL_STATES, Client, TaskId, get_client
 from .errors import Cancelled, Conflict, TaskNotFound, TasklightError

@@ -22,7 +22,7 @@ import weakref
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, TypeVar, Union
 
 from .client import FINAL_STATES, Client, TaskId, get_client
-from .errors import Cancelled, Conflict, DaemonUnreachable, TaskNotFound, TasklightError
+from .errors import Cancelled, Conflict, TaskNotFound, TasklightError
 
 __all__ = ["ProgressTracker", "track", "Track"]
 
