@@ -225,10 +225,14 @@ FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
 FUZZ_LIB_OBJ := $(LIB_SRC:src/lib/%.c=$(FUZZ_BUILD)/lib/%.o)
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
 
-.PHONY: fuzz fuzz-smoke fuzz-build
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-cc
 fuzz-build: $(FUZZ_BIN)
 
-$(FUZZ_BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h) include/tasklight.h
+fuzz-cc:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz: $(FUZZ_CC) not found;" \
+	  "apt-get install clang (libclang-rt-14-dev has libFuzzer)" >&2; exit 1; }
+
+$(FUZZ_BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h) include/tasklight.h | fuzz-cc
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(LIB_CFLAGS) -c $< -o $@
 

@@ -12,8 +12,8 @@
  * for the tasks on this page only (?task=...), reopened when the page
  * changes, so progress of the thousands of tasks not shown never reaches
  * the browser. Incoming events only record the newest version of each task;
- * a requestAnimationFrame callback applies them to the cards on screen, so a
- * burst of a thousand progress events costs one layout per frame. The list is
+ * a requestAnimationFrame callback, at most ten times a second, applies them
+ * to the cards, so a burst of a thousand progress events costs one layout. The list is
  * a page of at most PAGE_SIZE cards (cursor pagination), so the DOM stays
  * small whatever the store holds. When the stream drops it reconnects with
  * backoff and resumes from the last event id; a `reset` (the daemon
@@ -89,6 +89,7 @@ const S = {
   conn: "connecting",
   lastData: 0,
   rafPending: false,
+  lastFlush: 0,
   fetchSeq: 0,
   countsTimer: 0,
   countsAt: 0,
@@ -341,13 +342,23 @@ function syncProgress() {
     if (key === S.progKey && (S.progEs || !key)) return;
     if (S.progEs) S.progEs.close();
     S.progEs = null;
+    const before = new Set(S.progKey ? S.progKey.split(",").map(Number) : []);
+    const added = ids.filter((id) => !before.has(id));
     S.progKey = key;
     if (!key) return;
     const es = new EventSource(`/api/events?type=task.progress&task=${key}`);
     S.progEs = es;
     es.addEventListener("hello", () => {
-      /* After a drop, what moved meanwhile comes with the page. */
-      if (S.progStale) { S.progStale = false; loadPage(); }
+      /* What moved before this stream opened: after a drop, the page; for
+       * tasks new on the page, the tasks themselves. */
+      if (S.progStale || added.length > 5) {
+        S.progStale = false;
+        loadPage();
+        return;
+      }
+      for (const id of added) {
+        api(`/api/tasks/${id}`).then((t) => { S.pending.set(t.id, t); scheduleRender(); }).catch(() => {});
+      }
     });
     es.addEventListener("task.progress", onTaskEvent);
     es.onerror = () => {
@@ -409,14 +420,21 @@ function newer(a, b) {
   return !b.updated_at || !a.updated_at || a.updated_at >= b.updated_at;
 }
 
+/* At most ten renders a second: progress arrives faster than anyone reads
+ * it, and each render costs the page a layout and a paint. */
+const RENDER_EVERY_MS = 100;
+
 function scheduleRender() {
   if (S.rafPending) return;
   S.rafPending = true;
-  requestAnimationFrame(flush);
+  const wait = RENDER_EVERY_MS - (performance.now() - S.lastFlush);
+  if (wait > 0) setTimeout(() => requestAnimationFrame(flush), wait);
+  else requestAnimationFrame(flush);
 }
 
 function flush() {
   S.rafPending = false;
+  S.lastFlush = performance.now();
   for (const id of S.removals) removeCard(id);
   S.removals.clear();
   let shapeChanged = false;
@@ -777,10 +795,10 @@ function renderCard(c) {
   if (p.pct !== pct) {
     if (pct === null) {
       c.bar.removeAttribute("aria-valuenow");
-      c.fill.style.transform = "";
+      c.fill.style.width = "";
     } else {
       c.bar.setAttribute("aria-valuenow", String(Math.round(pct)));
-      c.fill.style.transform = `scaleX(${pct / 100})`;
+      c.fill.style.width = `${pct}%`;
     }
     p.pct = pct;
   }
@@ -1032,6 +1050,14 @@ function renderDetails(c) {
   const hasResult = t.result !== null && t.result !== undefined;
   d.res.hidden = !hasResult;
   if (hasResult) setText(d.resPre, jsonText(t.result));
+
+  /* Progress reports change neither of these: rebuild them only when
+   * something they show changed. */
+  const infoKey = `${t.state}|${t.attempt}|${t.exit_code}|${t.pid}|${t.started_at}|${t.finished_at}|${t.priority}|${t.group}`;
+  const metaKey = JSON.stringify(t.metadata);
+  if (d.infoKey === infoKey && d.metaKey === metaKey) return;
+  d.infoKey = infoKey;
+  d.metaKey = metaKey;
 
   const cmd = t.command && t.command.argv ? t.command.argv.map(shellQuote).join(" ") : null;
   const attempt = t.max_retries ? `${t.attempt} of ${t.max_retries + 1}` : t.attempt ? String(t.attempt) : null;

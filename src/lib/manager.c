@@ -56,7 +56,7 @@ int tl__mgr_begin(tl_manager_t *m)
 
 void tl__mgr_touch(tl__job_t *j)
 {
-    if (j->dirty)
+    if (j->dirty || j->deleted)
         return;
     j->dirty = true;
     j->dirty_next = j->m->dirty;
@@ -106,7 +106,7 @@ int tl__mgr_flush(tl_manager_t *m)
         tl__job_t *next = j->dirty_next;
         j->dirty = false;
         j->dirty_next = NULL;
-        if (!rc)
+        if (!rc && !j->deleted)
             rc = m->store->ops->update_task(m->store, j->task);
         if (!j->in_batch && tl__idvec_push(&m->batch, j->task->id) == 0)
             j->in_batch = true;

@@ -64,6 +64,7 @@ typedef struct tl__job {
     int64_t last_progress_event;
     bool progress_unsaved; /* a progress tick awaits the periodic save */
     bool in_batch;         /* written in the open transaction */
+    bool deleted;          /* removed from the store; forget once idle */
     tl__eta_t eta;
     tl__func_spec_t *fspec; /* function tasks: what to run */
     tl_ctx_t *fctx;         /* function tasks: while the function runs */

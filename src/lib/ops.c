@@ -23,7 +23,8 @@ static int flush(tl_manager_t *m)
 
 static tl__job_t *job_of(tl_manager_t *m, int64_t id)
 {
-    return tl__map_get(&m->jobs, id);
+    tl__job_t *j = tl__map_get(&m->jobs, id);
+    return j && !j->deleted ? j : NULL;
 }
 
 static int not_found(tl_manager_t *m, int64_t id)
@@ -341,10 +342,11 @@ int tl_task_retry(tl_manager_t *m, int64_t id)
 int tl_task_remove(tl_manager_t *m, int64_t id)
 {
     tl__job_t *j = job_of(m, id);
-    if (j && (j->proc || j->task->state != TL_STATE_QUEUED))
+    tl_state_t st = j ? j->task->state : TL_STATE_COMPLETED;
+    if (st == TL_STATE_RUNNING || st == TL_STATE_PAUSED)
         return tl__mgr_error(m, TL_ECONFLICT,
                              "task %lld is %s: cancel it first",
-                             (long long)id, tl_state_name(j->task->state));
+                             (long long)id, tl_state_name(st));
     int rc = tl__mgr_begin(m);
     rc = rc ? rc : flush(m);
     rc = rc ? rc : m->store->ops->delete_task(m->store, id);
@@ -354,8 +356,14 @@ int tl_task_remove(tl_manager_t *m, int64_t id)
         return tl__mgr_error(m, rc, "store: %s",
                              m->store->ops->errmsg(m->store));
     if (j) {
-        tl__map_del(&m->jobs, id);
-        tl__job_free(j);
+        /* Its process may still be dying, or a write of it may wait for
+         * the commit (it is on a list): it goes once that is over. */
+        if (st == TL_STATE_QUEUED) {
+            tl__sched_dequeue(j);
+            j->task->state = TL_STATE_CANCELLED; /* memory only */
+        }
+        j->deleted = true;
+        tl__job_release_if_done(j);
     }
     tl__tasklog_remove(m->logs_dir, id);
     tl__mgr_emit(m, "task.deleted", id, json_pack("{s:I}", "id", id));

@@ -317,12 +317,14 @@ static int apply_end(tl__job_t *j, const tl__report_t *r)
                              "task %lld: cannot go from %s to %s",
                              (long long)t->id, tl_state_name(t->state),
                              tl_state_name(r->state));
+    /* pause_requested stands while the task is paused: a resume request
+     * clears it, and that is what the paused reporter waits to see. */
     if (r->state == TL_STATE_PAUSED) {
         t->paused_at = tl__now_ms();
-        t->pause_requested = false;
     } else if (t->state == TL_STATE_PAUSED) {
         t->paused_ms += tl__now_ms() - t->paused_at;
         t->paused_at = 0;
+        t->pause_requested = false;
     }
     const char *ev = r->state == TL_STATE_RUNNING ? "task.resumed" : NULL;
     return tl__job_set_state(j, r->state, ev);

@@ -591,7 +591,6 @@ def test_other_clients_are_served_while_50_slow_loris_connections_drip(hd):
     conns = [connect(hd) for _ in range(50)]
     REJECTIONS["n"] += 50
     stop = threading.Event()
-    errors = []
 
     def drip():
         i = 0
@@ -599,8 +598,8 @@ def test_other_clients_are_served_while_50_slow_loris_connections_drip(hd):
             for s in conns:
                 try:
                     s.send(request_bytes[i:i + 1])
-                except OSError as e:
-                    errors.append(e)
+                except OSError:
+                    pass  # cut off: fine
             i += 1
             stop.wait(1.0)
 

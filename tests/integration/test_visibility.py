@@ -82,9 +82,10 @@ def test_cancel_and_pause_requests_reach_the_reporter(daemon):
     r = daemon.unix("POST", f"/api/tasks/{tid}/pause")
     assert r.status == 200 and r.json()["pause_requested"] is True, r
     got = patch(daemon, tid, {"state": "paused"})
-    assert got["state"] == "paused" and got["pause_requested"] is False
+    assert got["state"] == "paused" and got["pause_requested"] is True
     r = daemon.unix("POST", f"/api/tasks/{tid}/resume")
-    assert r.status == 200, r
+    assert r.status == 200 and r.json()["pause_requested"] is False, r
+    assert patch(daemon, tid, {})["pause_requested"] is False  # the reporter sees it
     assert patch(daemon, tid, {"state": "running"})["state"] == "running"
     r = daemon.unix("POST", f"/api/tasks/{tid}/cancel")
     assert r.status == 200 and r.json()["cancel_requested"] is True
