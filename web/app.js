@@ -1341,7 +1341,7 @@ async function loadHistoryRows(reset) {
   let got = 0;
   try {
     for (let tries = 0; got < 50 && tries < 5; tries++) {
-      const p = new URLSearchParams({ limit: H.state ? "50" : "200" });
+      const p = new URLSearchParams({ limit: H.state ? "50" : "100" });
       if (H.state) p.set("state", H.state);
       if (H.cursor) p.set("cursor", String(H.cursor));
       const data = await api(`/api/tasks?${p}`);

@@ -148,24 +148,28 @@ try {
   await cdp.send("Tracing.end");
   await traceDone;
 
-  // Top-level tasks of the renderer main thread, from the trace.
-  const mains = new Set(traceEvents.filter((e) => e.ph === "M" && e.name === "thread_name" && e.args && e.args.name === "CrRendererMain").map((e) => `${e.pid}:${e.tid}`));
-  // Several renderers (the page, maybe a spare): keep the busiest, the page's.
+  // Top-level tasks of the renderer main thread, from the trace: the
+  // scheduler's ThreadControllerImpl::RunTask (older builds: RunTask, which
+  // newer ones nest inside it, so only one of the two names is counted).
+  const mains = new Set(traceEvents.filter((e) => e.ph === "M" && e.name === "thread_name" &&
+    e.args && e.args.name === "CrRendererMain").map((e) => `${e.pid}:${e.tid}`));
+  const topName = traceEvents.some((e) => e.name === "ThreadControllerImpl::RunTask")
+    ? "ThreadControllerImpl::RunTask" : "RunTask";
+  // Several renderers (the page, maybe a spare): the busiest is the page's.
   const byThread = new Map();
   for (const e of traceEvents) {
-    if (e.ph !== "X" || !mains.has(`${e.pid}:${e.tid}`) || !(e.name === "RunTask" || e.name === "ThreadControllerImpl::RunTask")) continue;
+    if (e.ph !== "X" || e.name !== topName || !mains.has(`${e.pid}:${e.tid}`)) continue;
     const k = `${e.pid}:${e.tid}`;
     if (!byThread.has(k)) byThread.set(k, []);
-    byThread.get(k).push(e.dur / 1000);
+    byThread.get(k).push(e);
   }
-  let key = null;
-  for (const [k, v] of byThread) if (!key || v.length > byThread.get(key).length) key = k;
-  const tasks = (key ? byThread.get(key) : []).sort((a, b) => a - b);
+  let main = [];
+  for (const v of byThread.values()) if (v.length > main.length) main = v;
+  const tasks = main.map((e) => e.dur / 1000).sort((a, b) => a - b);
   // The same tasks in CPU time of the thread: what the page itself costs,
   // apart from waiting for a core (this machine has two, shared with the
   // daemon, the load generator and the browser's other processes).
-  const cpu = traceEvents.filter((e) => e.ph === "X" && `${e.pid}:${e.tid}` === key &&
-    (e.name === "RunTask" || e.name === "ThreadControllerImpl::RunTask")).map((e) => (e.tdur || 0) / 1000).sort((a, b) => a - b);
+  const cpu = main.map((e) => (e.tdur || 0) / 1000).sort((a, b) => a - b);
 
   await genDone;
   const load = JSON.parse(genOut.trim().split("\n").pop() || "{}");

@@ -905,11 +905,10 @@ static void stats(tl__http_req_t *r)
         tl__http_reply_error(r, rc);
         return;
     }
-    json_t *out = json_pack("{s:O, s:O, s:o, s:o}", "counts",
-                            json_object_get(list, "counts"), "groups",
-                            json_object_get(groups, "groups"), "server",
-                            tl__sse_stats_json(r->server), "totals",
-                            tl__metrics_summary_json());
+    json_t *out = json_pack(
+        "{s:O, s:O, s:o, s:o}", "counts", json_object_get(list, "counts"),
+        "groups", json_object_get(groups, "groups"), "server",
+        tl__sse_stats_json(r->server), "totals", tl__metrics_summary_json());
     if (out && recent)
         json_object_set_new(out, "recent", recent);
     else
@@ -935,8 +934,8 @@ static void metrics(tl__http_req_t *r)
         return;
     }
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-    evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; "
-                                         "charset=utf-8");
+    evhttp_add_header(h, "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_send_reply(r->req, 200, "OK", NULL);
 }

@@ -13,9 +13,9 @@
  * daemon's memory or time. Recent events stay in a bounded ring, so a
  * client that reconnects with Last-Event-ID gets what it missed (see the
  * SSE section). Each answered request is counted for /metrics by route,
- * method and status, with its latency. Bodies are capped (1 MiB; evhttp itself refuses
- * a declared length over 8 MiB before reading it), JSON depth is capped,
- * and idle connections time out.
+ * method and status, with its latency. Bodies are capped (1 MiB; evhttp itself
+ * refuses a declared length over 8 MiB before reading it), JSON depth is
+ * capped, and idle connections time out.
  */
 #include "http.h"
 #include "metrics.h"
@@ -106,12 +106,13 @@ struct tl_server {
 static void send_json(struct evhttp_request *req, int status, json_t *body)
 {
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+    char *text =
+        body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
     json_decref(body);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "application/json");
-    evhttp_add_header(evhttp_request_get_output_headers(req),
-                      "Cache-Control", "no-store");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control",
+                      "no-store");
     if (text && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
         evbuffer_add(out, text, strlen(text));
         evbuffer_add(out, "\n", 1);
@@ -123,10 +124,11 @@ static void send_json(struct evhttp_request *req, int status, json_t *body)
 /* Length of the valid UTF-8 sequence at s (1..4), or 0. */
 static size_t utf8_seq(const unsigned char *s)
 {
-    size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2
-                             : (s[0] & 0xf0) == 0xe0 ? 3
-                             : (s[0] & 0xf8) == 0xf0 ? 4
-                                                     : 0;
+    size_t n = s[0] < 0x80             ? 1
+               : (s[0] & 0xe0) == 0xc0 ? 2
+               : (s[0] & 0xf0) == 0xe0 ? 3
+               : (s[0] & 0xf8) == 0xf0 ? 4
+                                       : 0;
     if (n == 2 && s[0] < 0xc2)
         return 0; /* overlong */
     for (size_t i = 1; i < n; i++)
@@ -154,8 +156,8 @@ static json_t *error_json(const char *code, const char *msg)
         p += n;
     }
     clean[o] = '\0';
-    json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code,
-                          "message", clean);
+    json_t *j =
+        json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", clean);
     return j ? j
              : json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
                          "(unprintable)");
@@ -245,23 +247,22 @@ json_t *tl__http_body_json(tl__http_req_t *r)
     size_t n = evbuffer_get_length(in);
     if (n > TL__HTTP_MAX_BODY) {
         tl__http_reply_errorf(r, 413, "too_large",
-                              "body of %zu bytes is over the limit of %d",
-                              n, TL__HTTP_MAX_BODY);
+                              "body of %zu bytes is over the limit of %d", n,
+                              TL__HTTP_MAX_BODY);
         return NULL;
     }
     const char *s = (const char *)evbuffer_pullup(in, -1);
     if (!depth_ok(s ? s : "", n)) {
         tl__http_reply_errorf(r, 400, "bad_request",
-                              "JSON nested deeper than %d",
-                              TL__HTTP_MAX_DEPTH);
+                              "JSON nested deeper than %d", TL__HTTP_MAX_DEPTH);
         return NULL;
     }
     json_error_t err;
     json_t *j = json_loadb(s ? s : "", n, JSON_REJECT_DUPLICATES, &err);
     if (!j) {
         tl__http_reply_errorf(r, 400, "bad_request",
-                              "invalid JSON at line %d column %d: %s",
-                              err.line, err.column, err.text);
+                              "invalid JSON at line %d column %d: %s", err.line,
+                              err.column, err.text);
         return NULL;
     }
     if (!json_is_object(j)) {
@@ -396,9 +397,8 @@ bool tl__http_may_change(tl__http_req_t *r, int64_t id)
     const char *owner = json_string_value(json_object_get(t, "owner"));
     bool ok = owner && strcmp(owner, r->who->name) == 0;
     if (!ok)
-        tl__http_reply_errorf(r, 403, "forbidden",
-                              "task %lld belongs to %s", (long long)id,
-                              owner ? owner : "someone else");
+        tl__http_reply_errorf(r, 403, "forbidden", "task %lld belongs to %s",
+                              (long long)id, owner ? owner : "someone else");
     json_decref(t);
     return ok;
 }
@@ -489,8 +489,8 @@ static void on_complete(struct evhttp_request *req, void *arg)
     uint64_t v = (uint64_t)(uintptr_t)arg;
     int64_t t0 = (int64_t)(v & OBS_TIME_MASK);
     int64_t now = (int64_t)((uint64_t)mono_us() & OBS_TIME_MASK);
-    enum evhttp_cmd_type method = (enum evhttp_cmd_type)(1u << ((v >> 57) &
-                                                                0x1f));
+    enum evhttp_cmd_type method =
+        (enum evhttp_cmd_type)(1u << ((v >> 57) & 0x1f));
     tl__metrics_observe_http((tl__route_t)((v >> 52) & 0x1f),
                              method_name(method),
                              evhttp_request_get_response_code(req),
@@ -523,9 +523,33 @@ static void observe_on_complete(tl__http_req_t *r)
     while (bit < 31 && (1u << bit) != (unsigned)r->method)
         bit++;
     evhttp_request_set_on_complete_cb(
-        r->req, on_complete, (void *)(uintptr_t)((bit << 5) | (r->route & 0x1f)));
+        r->req, on_complete,
+        (void *)(uintptr_t)((bit << 5) | (r->route & 0x1f)));
 }
 #endif
+
+#define MAX_HEADERS 100
+
+/* What the parser lets through but we will not take: more than one
+ * Content-Length (a smuggling shape), a flood of headers, a NUL hidden in
+ * the query. NULL when the request is fine, else why not. */
+static const char *refuse_shape(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    int n = 0, lengths = 0;
+    for (struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+        n++;
+        lengths += strcasecmp(kv->key, "Content-Length") == 0;
+    }
+    if (lengths > 1)
+        return "more than one Content-Length";
+    if (n > MAX_HEADERS)
+        return "too many headers";
+    const char *uri = evhttp_request_get_uri(req);
+    if (uri && strstr(uri, "%00"))
+        return "a NUL byte in the URI";
+    return NULL;
+}
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -540,7 +564,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (split == 0)
         r.route = (int)tl__metrics_route(r.parts, r.nparts);
     observe_on_complete(&r);
-    if (split != 0) {
+    const char *refused = refuse_shape(req);
+    if (refused) {
+        tl__http_reply_errorf(&r, strcmp(refused, "too many headers") ? 400
+                                                                      : 431,
+                              "bad_request", "%s", refused);
+    } else if (split != 0) {
         tl__http_reply_errorf(&r, 400, "bad_request", "malformed URI");
     } else if (authorize(&r, door->trusted)) {
         tl__api_route(&r);
@@ -601,8 +630,8 @@ static void frame_add(struct evbuffer *b, frame_t *f)
 
 static void ring_push(sse_ring_t *r, frame_t *f)
 {
-    while (r->len && (r->len == SSE_RING_EVENTS ||
-                      r->bytes + f->len > SSE_RING_BYTES)) {
+    while (r->len &&
+           (r->len == SSE_RING_EVENTS || r->bytes + f->len > SSE_RING_BYTES)) {
         frame_t *old = r->slot[r->head];
         r->slot[r->head] = NULL;
         r->head = (r->head + 1) % SSE_RING_EVENTS;
@@ -675,11 +704,11 @@ static frame_t *frame_new(tl_server_t *s, const tl_event_t *ev)
     const char *data = ev->data_json ? ev->data_json : "null";
     size_t tl = strlen(ev->type), kl = kind ? strlen(kind) : 0,
            gl = group ? strlen(group) : 0;
-    int n = snprintf(NULL, 0, "id: %s-%llu\nevent: %s\ndata: %s\n\n",
-                     s->epoch, (unsigned long long)ev->seq, ev->type, data);
-    frame_t *f = n < 0 ? NULL
-                       : malloc(sizeof(*f) + (size_t)n + 1 + tl + 1 + kl + 1 +
-                                gl + 1);
+    int n = snprintf(NULL, 0, "id: %s-%llu\nevent: %s\ndata: %s\n\n", s->epoch,
+                     (unsigned long long)ev->seq, ev->type, data);
+    frame_t *f =
+        n < 0 ? NULL
+              : malloc(sizeof(*f) + (size_t)n + 1 + tl + 1 + kl + 1 + gl + 1);
     if (f) {
         *f = (frame_t){.refs = 1, /* the caller's */
                        .seq = ev->seq,
@@ -881,15 +910,14 @@ static void sse_frame(struct evbuffer *b, uint64_t seq, const char *type,
 
 /* `reset`: the client must refetch; its id makes the next resume start
  * from now. */
-static void sse_reset_frame(tl_server_t *s, struct evbuffer *b,
-                            const char *why)
+static void sse_reset_frame(tl_server_t *s, struct evbuffer *b, const char *why)
 {
     tl__metrics_sse_reset();
     evbuffer_add_printf(b,
                         "id: %s-%llu\nevent: reset\ndata: {\"epoch\":\"%s\","
                         "\"seq\":%llu,\"reason\":\"%s\"}\n\n",
-                        s->epoch, (unsigned long long)s->m->event_seq,
-                        s->epoch, (unsigned long long)s->m->event_seq, why);
+                        s->epoch, (unsigned long long)s->m->event_seq, s->epoch,
+                        (unsigned long long)s->m->event_seq, why);
 }
 
 static bool is_final_event(const char *type)
@@ -947,8 +975,15 @@ static void on_event(const tl_event_t *ev, void *ud)
     tl_server_t *s = ud;
     tl__metrics_count_event(ev->type);
     frame_t *f = frame_new(s, ev);
-    if (!f) { /* out of memory: whoever would have needed it must reset */
+    if (!f) { /* out of memory: the event is lost, so every client resets */
         s->ring.floor = ev->seq;
+        for (sse_client_t *c = s->clients; c; c = c->next) {
+            if (c->replaying || c->task_id)
+                continue; /* a replay meets the floor itself */
+            sse_reset_frame(s, s->scratch, "lost");
+            evhttp_send_reply_chunk(c->req, s->scratch);
+            evbuffer_drain(s->scratch, evbuffer_get_length(s->scratch));
+        }
         return;
     }
     ring_push(&s->ring, f);
@@ -987,8 +1022,7 @@ static void on_ping(evutil_socket_t fd, short what, void *arg)
         if (c->task_id)
             evbuffer_add(s->scratch, ": ping\n\n", 8);
         else
-            evbuffer_add_printf(s->scratch, ": ping\nid: %s-%llu\n\n",
-                                s->epoch,
+            evbuffer_add_printf(s->scratch, ": ping\nid: %s-%llu\n\n", s->epoch,
                                 (unsigned long long)s->m->event_seq);
         evhttp_send_reply_chunk(c->req, s->scratch);
         evbuffer_drain(s->scratch, evbuffer_get_length(s->scratch));
@@ -1121,8 +1155,7 @@ int tl__sse_start(tl__http_req_t *r, int64_t task_id, long log_tail)
     } else if (s->nclients >= SSE_MAX_CLIENTS) {
         rc = TL_ELIMIT;
         tl__http_reply_errorf(r, 429, "limit_reached",
-                              "too many event streams (%d)",
-                              SSE_MAX_CLIENTS);
+                              "too many event streams (%d)", SSE_MAX_CLIENTS);
     } else if (!(c = calloc(1, sizeof(*c)))) {
         rc = TL_ENOMEM;
         tl__http_reply_errorf(r, 500, "out_of_memory", "out of memory");
@@ -1188,16 +1221,15 @@ static int setup_http(tl_server_t *s, door_t *d, bool trusted)
         return TL_ENOMEM;
     evhttp_set_max_body_size(d->http, HTTP_HARD_MAX_BODY);
     evhttp_set_max_headers_size(d->http, HTTP_MAX_HEADERS);
-    evhttp_set_timeout_tv(d->http,
-                          &(struct timeval){(time_t)s->http_timeout_s,
-                                            (suseconds_t)((s->http_timeout_s -
-                                                           (time_t)s->http_timeout_s) *
-                                                          1e6)});
-    evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-                                            EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_PATCH |
-                                            EVHTTP_REQ_OPTIONS);
+    evhttp_set_timeout_tv(
+        d->http, &(struct timeval){(time_t)s->http_timeout_s,
+                                   (suseconds_t)((s->http_timeout_s -
+                                                  (time_t)s->http_timeout_s) *
+                                                 1e6)});
+    evhttp_set_allowed_methods(
+        d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                     EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(d->http, on_request, d);
     return 0;
 }
@@ -1233,8 +1265,7 @@ static int bind_unix(tl_server_t *s)
             evconnlistener_free(l);
         else
             close(fd);
-        return tl__mgr_error(s->m, TL_EIO, "cannot serve %s",
-                             s->socket_path);
+        return tl__mgr_error(s->m, TL_EIO, "cannot serve %s", s->socket_path);
     }
     return 0;
 }
@@ -1260,9 +1291,9 @@ static int bind_tcp(tl_server_t *s, const char *listen_addr)
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     getsockname(evhttp_bound_socket_get_fd(b), (struct sockaddr *)&ss, &len);
-    s->port = ntohs(ss.ss_family == AF_INET6
-                        ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                        : ((struct sockaddr_in *)&ss)->sin_port);
+    s->port =
+        ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                       : ((struct sockaddr_in *)&ss)->sin_port);
     return 0;
 }
 
@@ -1310,9 +1341,9 @@ static int load_token(tl_server_t *s)
     int rc = read_token_file(path, &s->token);
     if (rc == TL_ENOTFOUND || rc == TL_EINVAL) {
         rc = random_token(&s->token);
-        int fd = rc ? -1
-                    : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                           0600);
+        int fd =
+            rc ? -1
+               : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd >= 0) {
             dprintf(fd, "%s\n", s->token);
             fchmod(fd, 0600);
@@ -1361,17 +1392,16 @@ static int start_events(tl_server_t *s)
 static int start(tl_server_t *s, const tl_server_options_t *o)
 {
     const char *listen_addr = o && o->listen ? o->listen : "127.0.0.1:8787";
-    s->socket_path =
-        o && o->socket_path
-            ? strdup(o->socket_path)
-            : tl__strfmt("%s/tasklight.sock", s->m->data_dir);
+    s->socket_path = o && o->socket_path
+                         ? strdup(o->socket_path)
+                         : tl__strfmt("%s/tasklight.sock", s->m->data_dir);
     if (!s->socket_path)
         return TL_ENOMEM;
     int rc = o && o->token ? ((s->token = strdup(o->token)) ? 0 : TL_ENOMEM)
                            : load_token(s);
     s->multi_user = o && o->multi_user;
-    s->http_timeout_s = o && o->http_timeout_s > 0 ? o->http_timeout_s
-                                                   : HTTP_TIMEOUT_S;
+    s->http_timeout_s =
+        o && o->http_timeout_s > 0 ? o->http_timeout_s : HTTP_TIMEOUT_S;
     rc = rc ? rc : tl__auth_init(&s->auth, s->token, o ? o->rate_limit : 0);
     rc = rc ? rc : tl__auth_load(&s->auth, s->m->store);
     rc = rc ? rc : setup_http(s, &s->unix_door, true);

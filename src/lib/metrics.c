@@ -40,9 +40,8 @@ static const double http_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
 static const double commit_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                    0.005,  0.01,    0.025,  0.05,  0.1,
                                    0.25,   0.5,     1,      2.5};
-static const double duration_le[] = {1,    5,    10,    30,    60,
-                                     120,  300,  600,   1800,  3600,
-                                     7200, 14400, 43200, 86400};
+static const double duration_le[] = {
+    1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400};
 static const double wait_le[] = {0.01, 0.1, 0.5, 1,   5,    10,
                                  30,   60,  300, 900, 3600, 14400};
 
@@ -64,15 +63,15 @@ static const char *const route_paths[] = {
 };
 
 static const char *const event_types[] = {
-    "task.created",   "task.started",  "task.progress", "task.log",
-    "task.substep",   "task.paused",   "task.resumed",  "task.completed",
-    "task.failed",    "task.cancelled", "task.retrying", "task.updated",
-    "task.deleted",   "other"};
+    "task.created", "task.started",   "task.progress", "task.log",
+    "task.substep", "task.paused",    "task.resumed",  "task.completed",
+    "task.failed",  "task.cancelled", "task.retrying", "task.updated",
+    "task.deleted", "other"};
 #define NEVENT_TYPES NELEM(event_types)
 
 /* Final states, in the order of the duration histograms. */
-static const tl_state_t final_states[] = {
-    TL_STATE_COMPLETED, TL_STATE_FAILED, TL_STATE_CANCELLED};
+static const tl_state_t final_states[] = {TL_STATE_COMPLETED, TL_STATE_FAILED,
+                                          TL_STATE_CANCELLED};
 #define NFINAL NELEM(final_states)
 
 typedef struct kind_slot {
@@ -93,7 +92,8 @@ static struct {
 
 static pthread_mutex_t kinds_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* ---- observing ------------------------------------------------------------ */
+/* ---- observing ------------------------------------------------------------
+ */
 
 static void add(atomic_uint_fast64_t *c, uint64_t n)
 {
@@ -193,13 +193,17 @@ tl__route_t tl__metrics_route(const char *const *parts, int nparts)
                              : TL__ROUTE_OTHER;
     if (nparts == 2 && strcmp(what, "clean") == 0)
         return TL__ROUTE_CLEAN;
+    if (strcmp(what, "tokens") == 0)
+        return nparts == 2   ? TL__ROUTE_TOKENS
+               : nparts == 3 ? TL__ROUTE_TOKEN
+                             : TL__ROUTE_OTHER;
     if (nparts == 2 && strcmp(what, "stats") == 0)
         return TL__ROUTE_STATS;
     return TL__ROUTE_OTHER;
 }
 
-void tl__metrics_observe_http(tl__route_t route, const char *method,
-                              int status, double seconds)
+void tl__metrics_observe_http(tl__route_t route, const char *method, int status,
+                              double seconds)
 {
     if ((unsigned)route >= TL__ROUTE__COUNT)
         route = TL__ROUTE_OTHER;
@@ -265,7 +269,8 @@ void tl__metrics_reset(void)
     pthread_mutex_unlock(&kinds_lock);
 }
 
-/* ---- rendering ------------------------------------------------------------ */
+/* ---- rendering ------------------------------------------------------------
+ */
 
 /* A label value with \, " and newline escaped, as the text format wants. */
 static void put_label_value(struct evbuffer *b, const char *v)
@@ -330,8 +335,7 @@ static void sample_f(struct evbuffer *b, const char *name, const label_t *l,
 }
 
 static void histogram(struct evbuffer *b, const char *name, hist_t *h,
-                      const double *le, size_t nle, const label_t *l,
-                      size_t n)
+                      const double *le, size_t nle, const label_t *l, size_t n)
 {
     /* Read count first: buckets observed after it may make the cumulative
      * sum pass it, so each is capped at the count read. */
@@ -398,9 +402,9 @@ static int render_tasks(tl_manager_t *m, struct evbuffer *b)
         for (int s = TL_STATE_QUEUED; s <= TL_STATE_PAUSED; s++) {
             label_t l[2] = {{"kind", kind},
                             {"state", tl_state_name((tl_state_t)s)}};
-            sample_u64(b, "tasklight_active_tasks", l, 2,
-                       (uint64_t)json_integer_value(
-                           json_array_get(row, (size_t)s)));
+            sample_u64(
+                b, "tasklight_active_tasks", l, 2,
+                (uint64_t)json_integer_value(json_array_get(row, (size_t)s)));
         }
     }
     json_decref(by_kind);
@@ -412,8 +416,7 @@ static void render_kinds(struct evbuffer *b)
     int n = atomic_load_explicit(&reg.nkinds, memory_order_acquire);
     bool other = get(&reg.kinds[TL__METRICS_MAX_KINDS].wait.count) != 0;
     for (size_t f = 0; f < NFINAL; f++)
-        other |=
-            get(&reg.kinds[TL__METRICS_MAX_KINDS].duration[f].count) != 0;
+        other |= get(&reg.kinds[TL__METRICS_MAX_KINDS].duration[f].count) != 0;
 
     family(b, "tasklight_task_duration_seconds", "histogram",
            "Running time of finished tasks (paused time excluded), by kind "
@@ -506,8 +509,7 @@ int tl__metrics_render(tl_manager_t *m, const tl__metrics_live_t *live,
                get(&reg.sse_replayed));
     family(b, "tasklight_sse_resets_total", "counter",
            "Resumes whose gap was too old to replay (told to refetch).");
-    sample_u64(b, "tasklight_sse_resets_total", NULL, 0,
-               get(&reg.sse_resets));
+    sample_u64(b, "tasklight_sse_resets_total", NULL, 0, get(&reg.sse_resets));
     family(b, "tasklight_event_buffer_events", "gauge",
            "Events kept for replay.");
     sample_u64(b, "tasklight_event_buffer_events", NULL, 0,
@@ -526,8 +528,7 @@ int tl__metrics_render(tl_manager_t *m, const tl__metrics_live_t *live,
 
     family(b, "tasklight_uptime_seconds", "gauge",
            "Seconds since the server started.");
-    sample_f(b, "tasklight_uptime_seconds", NULL, 0,
-             live ? live->uptime_s : 0);
+    sample_f(b, "tasklight_uptime_seconds", NULL, 0, live ? live->uptime_s : 0);
     return 0;
 }
 
@@ -558,20 +559,18 @@ json_t *tl__metrics_summary_json(void)
         }
         if (o) {
             json_object_set_new(o, "finished", json_integer((json_int_t)total));
-            json_object_set_new(o, "mean_duration_s",
-                                total ? json_real((double)sum_us / 1e6 /
-                                                  (double)total)
-                                      : json_null());
+            json_object_set_new(
+                o, "mean_duration_s",
+                total ? json_real((double)sum_us / 1e6 / (double)total)
+                      : json_null());
             uint64_t wc = get(&k->wait.count);
             json_object_set_new(
                 o, "mean_queue_wait_s",
-                wc ? json_real((double)get(&k->wait.sum_us) / 1e6 /
-                               (double)wc)
+                wc ? json_real((double)get(&k->wait.sum_us) / 1e6 / (double)wc)
                    : json_null());
         }
-        json_object_set_new(kinds,
-                            i == TL__METRICS_MAX_KINDS ? OTHER_KIND : k->name,
-                            o);
+        json_object_set_new(
+            kinds, i == TL__METRICS_MAX_KINDS ? OTHER_KIND : k->name, o);
     }
     if (!out || !kinds) {
         json_decref(out);
@@ -605,10 +604,10 @@ static int by_kind_then_duration(const void *a, const void *b)
 
 static int by_count_desc(const void *a, const void *b)
 {
-    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a,
-                                                      "finished"));
-    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b,
-                                                      "finished"));
+    json_int_t x =
+        json_integer_value(json_object_get(*(json_t *const *)a, "finished"));
+    json_int_t y =
+        json_integer_value(json_object_get(*(json_t *const *)b, "finished"));
     return (y > x) - (y < x);
 }
 
@@ -646,17 +645,17 @@ static json_t *recent_kinds(finished_t *fs, size_t n)
             }
         }
         size_t total = j - i;
-        json_t *row = json_pack(
-            "{s:s, s:I, s:I, s:I, s:I, s:f, s:{s:o, s:o, s:o, s:o}}", "kind",
-            fs[i].kind, "finished", (json_int_t)total, "completed",
-            (json_int_t)c[TL_STATE_COMPLETED], "failed",
-            (json_int_t)c[TL_STATE_FAILED], "cancelled",
-            (json_int_t)c[TL_STATE_CANCELLED], "failure_rate",
-            (double)c[TL_STATE_FAILED] / (double)total, "duration_s", "mean",
-            real_or_null(nd ? sum / (double)nd : NAN), "p50",
-            real_or_null(quantile(d, nd, 0.5)), "p90",
-            real_or_null(quantile(d, nd, 0.9)), "max",
-            real_or_null(nd ? d[nd - 1] : NAN));
+        json_t *row =
+            json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:{s:o, s:o, s:o, s:o}}",
+                      "kind", fs[i].kind, "finished", (json_int_t)total,
+                      "completed", (json_int_t)c[TL_STATE_COMPLETED], "failed",
+                      (json_int_t)c[TL_STATE_FAILED], "cancelled",
+                      (json_int_t)c[TL_STATE_CANCELLED], "failure_rate",
+                      (double)c[TL_STATE_FAILED] / (double)total, "duration_s",
+                      "mean", real_or_null(nd ? sum / (double)nd : NAN), "p50",
+                      real_or_null(quantile(d, nd, 0.5)), "p90",
+                      real_or_null(quantile(d, nd, 0.9)), "max",
+                      real_or_null(nd ? d[nd - 1] : NAN));
         if (!row || json_array_append_new(rows, row)) {
             json_decref(rows);
             rows = NULL;
@@ -685,8 +684,8 @@ static json_t *recent_kinds(finished_t *fs, size_t n)
  * takes at most 48 of them (older ones are left out past 48). */
 static json_t *recent_timeline(const finished_t *fs, size_t n, int64_t now)
 {
-    static const int64_t sizes[] = {60,    300,    900,    1800,  3600,
-                                    10800, 21600,  43200,  86400, 604800};
+    static const int64_t sizes[] = {60,    300,   900,   1800,  3600,
+                                    10800, 21600, 43200, 86400, 604800};
     int64_t oldest = now;
     for (size_t i = 0; i < n; i++)
         if (fs[i].finished_at < oldest)
@@ -731,20 +730,18 @@ static json_t *recent_timeline(const finished_t *fs, size_t n, int64_t now)
         size_t total = c[b][0] + c[b][1] + c[b][2];
         json_array_append_new(
             buckets,
-            json_pack("{s:s, s:I, s:I, s:I, s:o, s:o}", "start", ts,
-                      "completed", (json_int_t)c[b][0], "failed",
-                      (json_int_t)c[b][1], "cancelled", (json_int_t)c[b][2],
-                      "failure_rate",
-                      real_or_null(total ? (double)c[b][1] / (double)total
-                                         : NAN),
-                      "mean_duration_s",
-                      real_or_null(c[b][0] ? sum[b] / (double)c[b][0]
-                                           : NAN)));
+            json_pack(
+                "{s:s, s:I, s:I, s:I, s:o, s:o}", "start", ts, "completed",
+                (json_int_t)c[b][0], "failed", (json_int_t)c[b][1], "cancelled",
+                (json_int_t)c[b][2], "failure_rate",
+                real_or_null(total ? (double)c[b][1] / (double)total : NAN),
+                "mean_duration_s",
+                real_or_null(c[b][0] ? sum[b] / (double)c[b][0] : NAN)));
     }
     free(c);
     free(sum);
-    return json_pack("{s:I, s:o}", "bucket_s", (json_int_t)sizes[si],
-                     "buckets", buckets);
+    return json_pack("{s:I, s:o}", "bucket_s", (json_int_t)sizes[si], "buckets",
+                     buckets);
 }
 
 int tl__metrics_recent_json(tl_manager_t *m, int window, json_t **out)
@@ -769,9 +766,9 @@ int tl__metrics_recent_json(tl_manager_t *m, int window, json_t **out)
             tl_task_t *t = all[nall++] = page[i];
             if (!tl_state_is_final(t->state) || !t->finished_at)
                 continue;
-            fs[nfs++] = (finished_t){t->kind ? t->kind : "", t->state,
-                                     t->finished_at,
-                                     tl__task_elapsed_ms(t, now) / 1e3};
+            fs[nfs++] =
+                (finished_t){t->kind ? t->kind : "", t->state, t->finished_at,
+                             tl__task_elapsed_ms(t, now) / 1e3};
         }
         free(page);
         if (!cursor || n == 0)

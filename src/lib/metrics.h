@@ -33,6 +33,8 @@
     XX(GROUPS, "/api/groups")                                                  \
     XX(GROUP, "/api/groups/{name}")                                            \
     XX(CLEAN, "/api/clean")                                                    \
+    XX(TOKENS, "/api/tokens")                                                  \
+    XX(TOKEN, "/api/tokens/{name}")                                            \
     XX(STATS, "/api/stats")                                                    \
     XX(OTHER, "other")
 
@@ -49,8 +51,8 @@ tl__route_t tl__metrics_route(const char *const *parts, int nparts);
 /* One answered HTTP request: its route, method ("GET"...), status and the
  * seconds from its arrival to its last byte written (to the first byte for
  * event streams). */
-void tl__metrics_observe_http(tl__route_t route, const char *method,
-                              int status, double seconds);
+void tl__metrics_observe_http(tl__route_t route, const char *method, int status,
+                              double seconds);
 
 /* One store commit of a loop turn that wrote something, in seconds. */
 void tl__metrics_observe_commit(double seconds);

@@ -220,3 +220,107 @@ test("after the daemon restarts the page reconnects and catches up", async () =>
   await d.api("PATCH", `/api/tasks/${afterT.id}`, { progress: 55 });
   await until(async () => (await barValue(afterT.id)) === "55", 3000, "live after reconnect");
 });
+
+test("history: charts, and finished tasks page by cursor", async () => {
+  for (let i = 0; i < 130; i++) {
+    const t = await d.api("POST", "/api/tasks", { title: `hist ${i}`, kind: i % 2 ? "pull" : "train" });
+    await d.api("PATCH", `/api/tasks/${t.id}`, i % 10 === 0 ? { state: "failed", error: "boom" } : { state: "completed" });
+  }
+  await openDashboard();
+  await page.click("#tab-history");
+  await page.waitForSelector("#chart-duration svg .p50");
+  await page.waitForSelector("#chart-outcomes svg rect.failed");
+  const label = await page.getAttribute("#chart-outcomes svg", "aria-label");
+  assert.match(label, /failed/);
+  await page.waitForSelector("#history-rows tr");
+  const first = await page.locator("#history-rows tr").count();
+  assert.ok(first >= 50 && first <= 200, `first page: ${first} rows`);
+  await page.selectOption("#h-state", "failed");
+  await until(async () => (await page.locator("#history-rows tr").count()) >= 13, 5000, "failed rows");
+  const failedRows = await page.locator("#history-rows tr").count();
+  const failedTotal = (await d.api("GET", "/api/stats")).counts.failed;
+  assert.equal(failedRows, Math.min(50, failedTotal));
+  await page.selectOption("#h-state", "completed");
+  await until(async () => (await page.locator("#history-rows tr").count()) === 50, 5000, "a page of completed");
+  await page.click("#history-more");
+  await until(async () => (await page.locator("#history-rows tr").count()) === 100, 5000, "the next page");
+  const ids = await page.$$eval("#history-rows tr .muted", (els) => els.map((e) => Number(e.textContent.slice(1))));
+  assert.deepEqual(ids, [...ids].sort((a, b) => b - a), "newest first, no repeats across pages");
+  assert.equal(new Set(ids).size, ids.length);
+  await page.screenshot({ path: artifactPath("history.png"), fullPage: true });
+  await page.click("#tab-tasks");
+});
+
+test("opt-in notifications when a task finishes or fails", async () => {
+  await ctx.grantPermissions(["notifications"], { origin: d.base });
+  await page.addInitScript(() => {
+    window.__notes = [];
+    const Real = window.Notification;
+    class Spy {
+      constructor(title, opts) { window.__notes.push({ title, body: opts && opts.body }); }
+      close() {}
+      static get permission() { return Real ? Real.permission : "granted"; }
+      static requestPermission() { return Promise.resolve("granted"); }
+    }
+    window.Notification = Spy;
+  });
+  await openDashboard();
+  assert.equal(await page.getAttribute("#notify-btn", "aria-pressed"), "false");
+  await page.click("#notify-btn");
+  assert.equal(await page.getAttribute("#notify-btn", "aria-pressed"), "true");
+  const ok = await d.api("POST", "/api/tasks", { title: "will finish", kind: "e2e" });
+  const bad = await d.api("POST", "/api/tasks", { title: "will fail", kind: "e2e" });
+  await d.api("PATCH", `/api/tasks/${ok.id}`, { state: "completed" });
+  await d.api("PATCH", `/api/tasks/${bad.id}`, { state: "failed", error: "out of disk" });
+  const notes = await until(async () => {
+    const n = await page.evaluate(() => window.__notes);
+    return n.length >= 2 ? n : null;
+  }, 5000, "two notifications");
+  assert.deepEqual(notes.map((n) => n.title).sort(), ["✓ will finish", "✗ will fail"]);
+  assert.ok(notes.some((n) => n.body === "Failed: out of disk"), JSON.stringify(notes));
+  await page.click("#notify-btn");
+  assert.equal(await page.getAttribute("#notify-btn", "aria-pressed"), "false");
+});
+
+test("phone width and dark mode", async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.emulateMedia({ colorScheme: "dark" });
+  await openDashboard();
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.notEqual(bg, "rgb(244, 246, 249)", "dark colors apply");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px`);
+  await page.screenshot({ path: artifactPath("phone-dark.png") });
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.emulateMedia({ colorScheme: "light" });
+});
+
+test("keyboard: every control is reachable and labelled", async () => {
+  await openDashboard();
+  const unlabeled = await page.evaluate(() => {
+    const bad = [];
+    for (const el of document.querySelectorAll("button, input, select, a[href]")) {
+      if (el.closest("[hidden], dialog:not([open]), template")) continue;
+      const name = el.getAttribute("aria-label") || el.textContent.trim() || (el.labels && el.labels.length && el.labels[0].textContent.trim()) || el.getAttribute("title");
+      if (!name) bad.push(el.outerHTML.slice(0, 80));
+    }
+    return bad;
+  });
+  assert.deepEqual(unlabeled, []);
+  const divButtons = await page.$$eval("[onclick], div[role=button], span[role=button]", (els) => els.length);
+  assert.equal(divButtons, 0, "buttons are buttons");
+  // Tab from the top reaches the state filters, and Enter applies one.
+  await page.focus("#tab-tasks");
+  let reached = false;
+  for (let i = 0; i < 12 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement && document.activeElement.classList.contains("count"));
+  }
+  assert.ok(reached, "the state filters are reachable with Tab");
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.getAttribute('.count[data-state="running"]', "aria-pressed"), "true");
+  const live = await page.getAttribute("#counts-live", "aria-live");
+  assert.equal(live, "polite");
+  await page.click('.count[data-state=""]');
+});

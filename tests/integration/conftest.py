@@ -410,6 +410,12 @@ def daemon():
     try:
         d.start()
         yield d
+        d.stop(signal.SIGTERM)
+        # A sanitizer build reports at exit (leaks) or at the fault: either
+        # fails the test that ran the daemon.
+        log = d.read_log()
+        if "Sanitizer" in log or "runtime error:" in log:
+            pytest.fail("sanitizer report in the daemon log:\n" + log[-20000:])
     finally:
         try:
             d.stop(signal.SIGTERM)

@@ -186,8 +186,8 @@ static void wait_event(env_t *e, sse_reader_t *r, sse_event_t *ev)
             return;
         clock_gettime(CLOCK_MONOTONIC, &t);
         if (t.tv_sec - t0.tv_sec > 5)
-            fail_msg("no event within 5 s (read %zu bytes, status %d)",
-                     r->len, r->status);
+            fail_msg("no event within 5 s (read %zu bytes, status %d)", r->len,
+                     r->status);
         usleep(1000);
     }
 }
@@ -415,8 +415,8 @@ static void test_slow_client_dropped(void **state)
     assert_int_equal(json_integer_value(json_object_get(st, "sse_clients")), 1);
     json_decref(st);
     json_t *totals = tl__metrics_summary_json();
-    assert_true(json_integer_value(
-                    json_object_get(totals, "sse_dropped_total")) >= 1);
+    assert_true(
+        json_integer_value(json_object_get(totals, "sse_dropped_total")) >= 1);
     json_decref(totals);
 
     close_stream(slow);
@@ -439,8 +439,7 @@ static void test_task_stream_unknown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_ids_and_replay, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ids_and_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
