@@ -50,7 +50,7 @@ STATIC := $(BUILD)/libtasklight.a
 SHARED := $(BUILD)/libtasklight.so.0
 TL := $(BUILD)/tl
 
-.PHONY: all run test unit integration install clean deps deps-test format check-format man
+.PHONY: all run test unit integration install clean deps deps-test format check-format man test-sanitize
 all: $(STATIC) $(SHARED) $(TL) $(if $(HAVE_SCDOC),$(MAN_OUT))
 
 $(BUILD)/lib/%.o: src/lib/%.c $(wildcard src/lib/*.h) include/tasklight.h
@@ -102,14 +102,29 @@ unit: $(UNIT_BIN)
 	@rc=0; for t in $(UNIT_BIN); do $$t || rc=1; done; exit $$rc
 
 integration: all
-	TL_BIN=$(abspath $(TL)) TL_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+	TL_BIN=$(abspath $(TL)) TL_BUILD_DIR=$(abspath $(BUILD)) TL_SANITIZE=$(SANITIZE) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
+# The unit and integration suites again under ASan+UBSan (any report fails
+# them), and the threaded parts (function tasks) under TSan.
+SAN_BUILD ?= build/asan
+TSAN_BUILD ?= build/tsan
+test-sanitize: deps-test
+	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) SANITIZE=address,undefined all \
+	  $(UNIT_BIN:$(BUILD)/%=$(SAN_BUILD)/%)
+	@ASAN_OPTIONS=detect_leaks=1 $(MAKE) --no-print-directory BUILD=$(SAN_BUILD) \
+	  SANITIZE=address,undefined unit integration
+	@$(MAKE) --no-print-directory BUILD=$(TSAN_BUILD) SANITIZE=thread \
+	  $(TSAN_BUILD)/tests/test_functions $(TSAN_BUILD)/tests/test_manager
+	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/tests/test_functions
+	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/tests/test_manager
+
+# Every suite runs even when an earlier one failed; the exit says if any did.
 test: deps-test
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory integration
-	@$(MAKE) --no-print-directory e2e
-	@$(MAKE) --no-print-directory test-python
+	@rc=0; for suite in unit integration e2e test-python; do \
+	  $(MAKE) --no-print-directory $$suite || { rc=1; echo "make test: $$suite failed"; }; \
+	done; exit $$rc
 
 # The dashboard in a real browser: Debian's Chromium (/usr/bin/chromium)
 # driven by playwright-core from npm (tests/e2e; no browser download), the

@@ -5,6 +5,7 @@
 #     `tsp -S 2`, `nq true`), each run in a fresh data dir / TS_SOCKET /
 #     NQDIR, timed by hyperfine from the first submission until every task
 #     has ended;
+#     plus, to explain the difference, what starting each client alone costs;
 #  2. submitted in bulk over the HTTP API on the unix socket (one keep-alive
 #     connection, POST /api/tasks in a loop) until every task has ended,
 #     against the machine's posix_spawn limit (bench/spawn_limit.c: spawn
@@ -27,26 +28,48 @@ cleanup_one() {
     "$OB" stop tsp "$d_tsp" || true
 }
 trap 'cleanup_one; bench_cleanup' EXIT
-hyperfine --runs "$RUNS" --style basic --export-json "$json" \
-    --prepare "$OB prepare tl $d_tl" --command-name tasklight "$OB run tl $d_tl $N1" \
-    --prepare "$OB prepare tsp $d_tsp" --command-name task-spooler "$OB run tsp $d_tsp $N1" \
-    --prepare "$OB prepare nq $d_nq" --command-name nq "$OB run nq $d_nq $N1" \
-    >&2
-cleanup_one
-# One row per run: tasks per second from hyperfine's wall times.
-$PY - "$json" "$N1" <<'EOF' | while IFS=$'\t' read -r name run rate; do
+# One hyperfine call per run, so the three systems take turns and a change
+# in the machine's load hits them alike.
+for ((run = 1; run <= RUNS; run++)); do
+    hyperfine --runs 1 --style basic --export-json "$json.$run" \
+        --prepare "$OB prepare tl $d_tl" --command-name tasklight "$OB run tl $d_tl $N1" \
+        --prepare "$OB prepare tsp $d_tsp" --command-name task-spooler "$OB run tsp $d_tsp $N1" \
+        --prepare "$OB prepare nq $d_nq" --command-name nq "$OB run nq $d_nq $N1" \
+        >&2
+    cleanup_one
+    # Tasks per second from hyperfine's wall time of each command.
+    $PY - "$json.$run" "$N1" <<'EOF2' | while IFS=$'\t' read -r name rate; do
 import json, sys
-data = json.load(open(sys.argv[1]))
-for r in data["results"]:
-    for i, t in enumerate(r["times"], 1):
-        print(f"{r['command']}\t{i}\t{int(sys.argv[2]) / t:.2f}")
-EOF
-    case $name in
-    tasklight) dur=$DUR_TL note="tl add -- true per task; tl wait" ;;
-    task-spooler) dur=$DUR_TSP note="tsp true per task, tsp -S 2; tsp -w" ;;
-    nq) dur=$DUR_NQ note="nq true per task; no slots: every job's process starts at once, jobs run one after another" ;;
-    esac
-    record "$CASE" "$S1" "$name" "tasks/s" "tasks/s" higher "$rate" "$run" "$dur" "$note"
+for r in json.load(open(sys.argv[1]))["results"]:
+    for t in r["times"]:
+        print(f"{r['command']}\t{int(sys.argv[2]) / t:.2f}")
+EOF2
+        case $name in
+        tasklight) dur=$DUR_TL note="tl add -- true per task; tl wait" ;;
+        task-spooler) dur=$DUR_TSP note="tsp true per task, tsp -S 2; tsp -w" ;;
+        nq) dur=$DUR_NQ note="nq true per task; no slots: every job's process starts at once, jobs run one after another" ;;
+        esac
+        record "$CASE" "$S1" "$name" "tasks/s" "tasks/s" higher "$rate" "$run" "$dur" "$note"
+    done
+done
+
+# What part of that is the client starting: each client alone, started 100
+# times per run without a shell (no daemon is asked anything).
+S3="client start alone (tl --version, tsp -V), 100 starts per run"
+for ((run = 1; run <= RUNS; run++)); do
+    hyperfine -N --warmup 10 --runs 100 --style basic --export-json "$json.start.$run" \
+        --command-name tasklight "$TL --version" --command-name task-spooler "tsp -V" >&2
+    $PY - "$json.start.$run" <<'EOF2' | while IFS=$'\t' read -r name ms; do
+import json, statistics, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print(f"{r['command']}\t{statistics.median(r['times']) * 1000:.3f}")
+EOF2
+        case $name in
+        tasklight) dur=$DUR_TL note="the tl binary: libcurl and its TLS/Kerberos/LDAP libraries are loaded at every start" ;;
+        task-spooler) dur=$DUR_TSP note="" ;;
+        esac
+        record "$CASE" "$S3" "$name" "ms per start" ms lower "$ms" "$run" "$dur" "$note"
+    done
 done
 
 # ---- 2. bulk over HTTP vs the posix_spawn limit ----------------------------

@@ -811,7 +811,7 @@ function renderCard(c) {
   let err = "";
   if (t.state === "failed" || t.state === "cancelled") {
     err = t.error || "";
-    if (!err && t.exit_code !== null && t.exit_code !== undefined && t.exit_code !== 0) err = `exited with code ${t.exit_code}`;
+    if (!err && t.state === "failed" && t.exit_code !== null && t.exit_code !== undefined && t.exit_code !== 0) err = `exited with code ${t.exit_code}`;
   }
   setText(c.error, err);
   if (c.expanded) renderDetails(c);
@@ -1375,7 +1375,7 @@ function historyRow(t) {
   if (t.state !== "completed" && t.error) txt.append(el("span", "err", t.error));
   box.append(txt);
   td.append(box);
-  const log = el("td");
+  const log = el("td", "hide-sm");
   const a = el("a", null, "Log");
   a.href = `/api/tasks/${t.id}/logs?tail=0`;
   a.target = "_blank";
@@ -1404,7 +1404,9 @@ function niceMax(v) {
 function drawDurations(recent) {
   const box = $("chart-duration");
   const kinds = recent.kinds.filter((k) => k.duration_s && k.duration_s.p50 !== null).slice(0, 10);
-  const W = 520, rowH = 28, top = 6, left = 130, right = 84;
+  /* Drawn at the box's own width, so text keeps its size on a phone. */
+  const W = Math.max(300, Math.round(box.clientWidth) || 520), rowH = 28, top = 6;
+  const left = Math.min(130, Math.round(W * 0.3)), right = 64;
   const H2 = Math.max(60, top + kinds.length * rowH + 24);
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H2}`, role: "img" });
   if (!kinds.length) {
@@ -1426,7 +1428,8 @@ function drawDurations(recent) {
     const y = top + i * rowH;
     const g = svgEl("g");
     g.append(svgEl("title", {}, `${k.kind}: ${k.completed} completed, ${k.failed} failed; median ${fmtDurFine(k.duration_s.p50)}, p90 ${fmtDurFine(k.duration_s.p90)}, max ${fmtDurFine(k.duration_s.max)}`));
-    const name = k.kind.length > 18 ? `${k.kind.slice(0, 17)}…` : k.kind;
+    const maxChars = Math.max(6, Math.floor((left - 12) / 6.5));
+    const name = k.kind.length > maxChars ? `${k.kind.slice(0, maxChars - 1)}…` : k.kind;
     g.append(svgEl("text", { x: left - 8, y: y + rowH / 2 + 4, "text-anchor": "end", class: "label" }, name));
     const p50 = k.duration_s.p50, p90 = k.duration_s.p90 ?? p50;
     g.append(svgEl("rect", { x: x(p50), y: y + 7, width: Math.max(0, x(p90) - x(p50)), height: rowH - 14, rx: 3, class: "range" }));
@@ -1447,7 +1450,7 @@ function fmtBucket(s) {
 function drawOutcomes(recent) {
   const box = $("chart-outcomes");
   const b = recent.timeline.buckets;
-  const W = 520, Hh = 200, left = 34, right = 40, top = 8, bottom = 26;
+  const W = Math.max(300, Math.round(box.clientWidth) || 520), Hh = 200, left = 34, right = 40, top = 8, bottom = 26;
   const svg = svgEl("svg", { viewBox: `0 0 ${W} ${Hh}`, role: "img" });
   const totals = b.map((x) => x.completed + x.failed + x.cancelled);
   const all = totals.reduce((a, v) => a + v, 0);

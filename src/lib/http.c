@@ -482,6 +482,7 @@ static void http_observe(tl__http_req_t *r, int status)
  * nothing to allocate, nothing to leak when the client goes away first.
  * Bits: 0-51 arrival in us (mod 2^52), 52-56 route, 57-61 the method's bit
  * number (evhttp methods are bit flags). */
+_Static_assert(TL__ROUTE__COUNT <= 32, "a route must fit in 5 bits");
 #if UINTPTR_MAX > 0xffffffffu
 #define OBS_TIME_MASK ((UINT64_C(1) << 52) - 1)
 static void on_complete(struct evhttp_request *req, void *arg)

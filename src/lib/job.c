@@ -13,6 +13,7 @@
  * is left on resume.
  */
 #include "manager.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <errno.h>
@@ -47,6 +48,7 @@ int tl__job_set_state(tl__job_t *j, tl_state_t to, const char *event)
     if (!tl__state_transition_ok(t->state, to))
         return TL_ECONFLICT;
     int64_t now = tl__now_ms();
+    tl_state_t from = t->state;
     t->state = to;
     t->updated_at = now;
     if (tl_state_is_final(to)) {
@@ -55,6 +57,9 @@ int tl__job_set_state(tl__job_t *j, tl_state_t to, const char *event)
             t->paused_ms += now - t->paused_at;
             t->paused_at = 0;
         }
+        if (from == TL_STATE_RUNNING || from == TL_STATE_PAUSED)
+            tl__metrics_observe_task_end(
+                t->kind, to, (double)tl__task_elapsed_ms(t, now) / 1e3);
     }
     if (to == TL_STATE_COMPLETED) {
         /* Done is all the way: the bar ends full (unless it never had
@@ -292,6 +297,9 @@ void tl__job_start(tl__job_t *j)
         tl__sched_release(j);
         return;
     }
+    int64_t queued = t->attempt == 0 ? t->created_at : t->run_after;
+    if (queued > 0 && now >= queued)
+        tl__metrics_observe_queue_wait(t->kind, (double)(now - queued) / 1e3);
     reset_attempt(t, now);
     tl__eta_init(&j->eta);
     tl__str_set(&t->node, m->node);

@@ -5,6 +5,7 @@
  * the DESIGN.
  */
 #include "manager.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <errno.h>
@@ -157,20 +158,37 @@ static void on_retry_commit(evutil_socket_t fd, short what, void *arg)
         tl__mgr_begin(m); /* the turn's end commits it */
 }
 
-/* After a failed commit (a full disk, say) memory is ahead of the store:
- * the batch is written again a second later, until the store takes it. */
+/* A tracked task changes only because its reporter asked, and the answer
+ * to that request says it failed: back to what the store holds, so the
+ * reporter's retry finds the task as it left it. */
+static bool revert_to_stored(tl_manager_t *m, tl__job_t *j)
+{
+    tl_task_t *stored = NULL;
+    if (j->task->source != TL_SOURCE_TRACKED ||
+        m->store->ops->load_task(m->store, j->task->id, &stored) != 0)
+        return false;
+    tl_task_free(j->task);
+    j->task = stored;
+    return true;
+}
+
+/* After a failed commit (a full disk, say) memory is ahead of the store.
+ * What a process did (it exited, it was signalled) is a fact: those tasks
+ * are written again a second later, until the store takes them. */
 static void keep_for_retry(tl_manager_t *m)
 {
     for (size_t i = 0; i < m->batch.len; i++) {
         tl__job_t *j = tl__map_get(&m->jobs, m->batch.ids[i]);
-        if (j) {
-            j->in_batch = false;
+        if (!j)
+            continue;
+        j->in_batch = false;
+        if (!revert_to_stored(m, j))
             tl__mgr_touch(j);
-        }
+        tl__job_release_if_done(j);
     }
     m->batch.len = 0;
     struct timeval tv = {1, 0};
-    if (m->retry_ev)
+    if (m->retry_ev && m->dirty)
         evtimer_add(m->retry_ev, &tv);
 }
 
@@ -191,9 +209,12 @@ static int commit(tl_manager_t *m)
 {
     if (!m->in_txn)
         return 0;
+    double t0 = tl__metrics_clock();
     int rc = tl__mgr_flush(m);
     if (!rc)
         rc = m->store->ops->commit(m->store);
+    if (!rc)
+        tl__metrics_observe_commit(tl__metrics_clock() - t0);
     m->in_txn = false;
     if (rc) {
         fprintf(stderr, "tasklight: commit failed: %s\n",

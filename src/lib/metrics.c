@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define KIND_MAX_BYTES 128
 /* The label of the kinds past TL__METRICS_MAX_KINDS. */
@@ -215,6 +216,13 @@ void tl__metrics_observe_http(tl__route_t route, const char *method, int status,
         ci++;
     add(&reg.http_count[route][mi][ci], 1);
     observe(&reg.http_latency[route], http_le, NELEM(http_le), seconds);
+}
+
+double tl__metrics_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void tl__metrics_observe_commit(double seconds)

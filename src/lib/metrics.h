@@ -54,15 +54,19 @@ tl__route_t tl__metrics_route(const char *const *parts, int nparts);
 void tl__metrics_observe_http(tl__route_t route, const char *method, int status,
                               double seconds);
 
-/* One store commit of a loop turn that wrote something, in seconds. */
+/* A monotonic clock in seconds, to time what is observed. */
+double tl__metrics_clock(void);
+
+/* One store commit of a loop turn that wrote something (the flush of its
+ * dirty tasks and the COMMIT), in seconds. */
 void tl__metrics_observe_commit(double seconds);
 
 /* A task left the queue for a slot after waiting wait_s (created or
  * retried, to started). */
 void tl__metrics_observe_queue_wait(const char *kind, double wait_s);
 
-/* A task reached final state (completed, failed, cancelled) after running
- * run_s seconds (paused time excluded; 0 if it never started). */
+/* A task that had started reached a final state (completed, failed,
+ * cancelled) after running run_s seconds, paused time excluded. */
 void tl__metrics_observe_task_end(const char *kind, tl_state_t state,
                                   double run_s);
 

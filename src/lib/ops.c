@@ -495,7 +495,7 @@ int tl__mgr_clean(tl_manager_t *m, int64_t older_than_ms, int64_t *removed)
     rc = rc ? rc : flush(m);
     rc = rc ? rc
             : m->store->ops->delete_finished(
-                  m->store, tl__now_ms() - older_than_ms, &ids, &n);
+                  m->store, tl__now_ms() - older_than_ms + 1, &ids, &n);
     if (rc)
         return tl__mgr_error(m, rc, "store: %s",
                              m->store->ops->errmsg(m->store));

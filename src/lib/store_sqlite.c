@@ -235,9 +235,9 @@ static const char *const stmt_sql[ST__COUNT] = {
                      " WHERE kind = ?1 AND state = 'completed'"
                      " AND started_at > 0 ORDER BY id DESC LIMIT ?2",
     [ST_FINISHED_IDS] = "SELECT id FROM tasks WHERE finished_at > 0"
-                        " AND finished_at <= ?1 AND +state IN " FINAL_STATES,
+                        " AND finished_at < ?1 AND +state IN " FINAL_STATES,
     [ST_DELETE_FINISHED] = "DELETE FROM tasks WHERE finished_at > 0"
-                           " AND finished_at <= ?1 AND +state IN " FINAL_STATES,
+                           " AND finished_at < ?1 AND +state IN " FINAL_STATES,
 };
 
 /* list_tasks filters; a bit mask of them picks a cached statement. */

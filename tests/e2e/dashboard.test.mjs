@@ -201,6 +201,30 @@ test("the new-task form splits the command like a shell and starts it", async ()
   await page.waitForSelector(`#task-${cardId}`, { state: "detached", timeout: 3000 });
 });
 
+test("a dropped stream resumes from its last event id, without refetching", async () => {
+  await openDashboard();
+  const t = await d.api("POST", "/api/tasks", { title: "resume me", kind: "e2e" });
+  await page.waitForSelector(`#task-${t.id}`);
+  await sleep(1500); // counts and progress streams settle
+  await page.evaluate(() => {
+    window.__lists = 0;
+    const real = window.fetch;
+    window.fetch = (url, init) => {
+      if (String(url).startsWith("/api/tasks?")) window.__lists++;
+      return real(url, init);
+    };
+    S.backoff = 3000; // a drop of about three seconds
+    S.es.onerror();
+  });
+  await page.waitForSelector('#conn[data-state="reconnecting"]');
+  // Missed while away: a state change and a title change.
+  await d.api("PATCH", `/api/tasks/${t.id}`, { title: "resumed", state: "completed" });
+  await page.waitForSelector('#conn[data-state="live"]', { timeout: 10000 });
+  await page.waitForSelector(`#task-${t.id}[data-state="completed"]`, { timeout: 3000 });
+  assert.equal(await page.textContent(`#task-${t.id} .title`), "resumed");
+  assert.equal(await page.evaluate(() => window.__lists), 0, "caught up by replay, not by reloading the list");
+});
+
 test("after the daemon restarts the page reconnects and catches up", async () => {
   await openDashboard();
   const before = await d.api("POST", "/api/tasks", { title: "before the restart", kind: "e2e" });

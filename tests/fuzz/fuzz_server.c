@@ -307,6 +307,11 @@ static void parse(fs_response_t *r)
     } else {
         r->body = r->raw + hlen;
         r->body_len = r->len - hlen;
+        /* Answers to pipelined requests may follow: this one ends at its
+         * Content-Length. */
+        const char *cl = header(r->raw, hlen, "Content-Length", &vlen);
+        if (cl && strtoull(cl, NULL, 10) < r->body_len)
+            r->body_len = (size_t)strtoull(cl, NULL, 10);
     }
 }
 

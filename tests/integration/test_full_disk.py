@@ -229,4 +229,7 @@ def test_full_disk_refuses_cleanly_and_recovers(disk_daemon):
     if listing["counts"] != counts:
         problems.append(f"counts {listing['counts']} differ from the listing {counts}")
 
+    log = d.read_log()
+    if "Sanitizer" in log or "runtime error:" in log:
+        problems.append("sanitizer report in the daemon log:\n" + log[-5000:])
     assert not problems, "\n".join(problems)

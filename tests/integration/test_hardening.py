@@ -738,5 +738,7 @@ def test_the_daemon_and_its_tasks_are_intact_after_the_matrix(hd):
         assert hd.logs(tid, tail=0) == hd.before_logs[name], f"the log of task {name} ({tid}) changed"
 
     lines = log_lines(hd)[hd.log_start:]
+    sanitizer = [ln for ln in lines if "Sanitizer" in ln or "runtime error:" in ln]
+    assert not sanitizer, "sanitizer report in the daemon log:\n" + "\n".join(lines[-200:])
     assert len(lines) <= REJECTIONS["n"], \
         f"{len(lines)} log lines for {REJECTIONS['n']} refused requests; the first: {lines[:10]}"
