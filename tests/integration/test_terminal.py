@@ -308,8 +308,9 @@ def test_watch_renders_follows_pauses_cancels_and_quits(daemon, tmux):
     daemon.wait_final(done)
 
     tmux.keys(f"{TL_BIN} watch", "Enter")
-    s = tmux.wait_screen(lambda s: "count the files" in s and "Pulling WAA image" in s,
-                         "the tasks on screen")
+    s = tmux.wait_screen(lambda s: "count the files" in s and "Pulling WAA image" in s
+                         and re.search(r"\d+/900 files", s),
+                         "the tasks on screen, with the last log line")
     assert "\u2595" in s and "\u2588" in s, f"no progress bars:\n{s}"  # ▕ █
     assert "30%" in s and "layer 3 of 10" in s, s
     assert "finished quickly" in s
