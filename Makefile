@@ -14,7 +14,7 @@ SANITIZE ?=
 PYTHON ?= /usr/bin/python3
 
 LIB_PKGS := libevent jansson sqlite3 libpcre2-8
-TL_PKGS := libcurl jansson ncursesw
+TL_PKGS := jansson ncursesw
 PKG_CONFIG ?= pkg-config
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \

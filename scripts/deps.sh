@@ -5,7 +5,7 @@
 # As root it runs apt-get; otherwise it prints the sudo line and fails.
 set -eu
 
-RUN_PKGS="build-essential pkg-config libevent-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev libpcre2-dev libncurses-dev scdoc"
+RUN_PKGS="build-essential pkg-config libevent-dev libsqlite3-dev libjansson-dev libpcre2-dev libncurses-dev scdoc"
 TEST_PKGS="libcmocka-dev python3 python3-pytest python3-requests procps tmux chromium fonts-dejavu-core"
 
 case "${1:-run}" in

@@ -32,7 +32,7 @@ typedef struct cli {
     int tty;             /* stdout is a terminal */
     int color;           /* stdout is a tty, no NO_COLOR, no --no-color */
     int unicode;         /* the locale's charset is UTF-8 (bars, icons) */
-    void *curl;          /* the CURL handle, made on first use */
+    void *conn;          /* the kept-alive connection (client.c) */
     int rc;              /* exit code when cli_getopt() says so */
 } cli_t;
 

@@ -1,9 +1,14 @@
 /*
  * client.c -- HTTP requests and SSE streams to the daemon over its unix
- * socket, with libcurl.
+ * socket.
  *
- * DESIGN: one easy handle per process, reset before each request, so
- * consecutive requests (tl cancel 1 2 3) reuse the connection. Responses
+ * DESIGN: a small HTTP/1.1 client of its own, for one peer only (our
+ * daemon, on a local socket): libcurl and the TLS, LDAP and Kerberos
+ * libraries it loads took 5 ms of every `tl` start, more than the rest of
+ * `tl add` together. It speaks what the daemon answers: Content-Length,
+ * chunked and close-delimited bodies. One connection per process is kept
+ * alive, so consecutive requests (tl cancel 1 2 3) reuse it; a kept
+ * connection the daemon closed meanwhile is dialled again once. Responses
  * are read into a buffer capped at RESPONSE_CAP; streams are parsed as they
  * arrive by args_sse_next(), so a stream is never held in memory. A request
  * that could not connect is flagged (connect_failed): nothing was sent, so
@@ -16,22 +21,27 @@
  */
 #include "client.h"
 
-#include <curl/curl.h>
-#include <tasklight.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <tasklight.h>
+#include <time.h>
+#include <unistd.h>
 
 #define RESPONSE_CAP (256u * 1024 * 1024)
-#define CONNECT_TIMEOUT_MS 5000L
 #define REQUEST_TIMEOUT_MS 120000L
+#define LINE_MAX_BYTES 16384
 
 typedef struct transfer {
     cli_http_t *res;
-    CURL *curl;
     int streaming;      /* feed 2xx bodies to the SSE parser */
-    int checked_status; /* the status was read at the first body bytes */
+    int checked_status; /* the status line was read */
     args_sse_t sse;
     cli_event_cb cb;
     void *ud;
@@ -40,28 +50,30 @@ typedef struct transfer {
     int too_big;    /* the body broke RESPONSE_CAP */
 } transfer_t;
 
-static CURL *handle(cli_t *cli)
-{
-    if (!cli->curl)
-        cli->curl = cli_xcheck(curl_easy_init());
-    return cli->curl;
-}
+/* ---- an HTTP/1.1 response, parsed as its bytes arrive ------------------- */
 
-void cli_client_cleanup(cli_t *cli)
-{
-    if (cli->curl)
-        curl_easy_cleanup(cli->curl);
-    cli->curl = NULL;
-}
+enum {
+    P_STATUS,
+    P_HEADERS,
+    P_BODY_LEN,
+    P_BODY_CLOSE, /* until the daemon closes the connection */
+    P_CHUNK_SIZE,
+    P_CHUNK_DATA,
+    P_CHUNK_END,
+    P_TRAILERS,
+    P_DONE
+};
 
-char *cli_url_escape(cli_t *cli, const char *s)
-{
-    char *e = cli_xcheck(curl_easy_escape(handle(cli), s, 0));
-    char *copy = cli_xstrdup(e);
-
-    curl_free(e);
-    return copy;
-}
+typedef struct conn {
+    int fd;
+    int state;
+    char line[LINE_MAX_BYTES];
+    size_t line_len;
+    long long left; /* body or chunk bytes still to come */
+    int chunked, has_length, server_closes;
+    int got_bytes; /* any byte of the answer arrived */
+    transfer_t *t;
+} conn_t;
 
 static int append_body(transfer_t *t, const char *ptr, size_t n)
 {
@@ -96,24 +108,244 @@ static int feed_events(transfer_t *t, const char *ptr, size_t n)
     return 0;
 }
 
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+/* Body bytes: events for a 2xx stream, else kept for the caller. */
+static int body_bytes(transfer_t *t, const char *p, size_t n)
 {
-    transfer_t *t = ud;
-    size_t n = size * nmemb;
-
-    if (!t->checked_status) {
-        t->checked_status = 1;
-        curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &t->res->status);
-    }
-    if (t->streaming && t->res->status / 100 == 2) {
-        if (feed_events(t, ptr, n))
-            return 0; /* aborts the transfer */
-        return n;
-    }
-    return append_body(t, ptr, n) ? 0 : n;
+    if (n == 0)
+        return 0;
+    if (t->streaming && t->res->status / 100 == 2)
+        return feed_events(t, p, n);
+    return append_body(t, p, n);
 }
 
-/* Fills res->errmsg from an error answer's {"error": {"message": ...}}. */
+static int header_line(conn_t *c, char *line)
+{
+    char *colon = strchr(line, ':');
+    if (!colon)
+        return -1;
+    *colon = '\0';
+    char *v = colon + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (strcasecmp(line, "Content-Length") == 0) {
+        char *end;
+        c->left = strtoll(v, &end, 10);
+        if (end == v || c->left < 0)
+            return -1;
+        c->has_length = 1;
+    } else if (strcasecmp(line, "Transfer-Encoding") == 0) {
+        c->chunked = strstr(v, "chunked") != NULL;
+    } else if (strcasecmp(line, "Connection") == 0) {
+        c->server_closes = strcasecmp(v, "close") == 0;
+    }
+    return 0;
+}
+
+/* After the headers: where the body's end comes from. */
+static void body_starts(conn_t *c)
+{
+    int st = (int)c->t->res->status;
+    if (st == 204 || st == 304 || (st >= 100 && st < 200))
+        c->state = P_DONE;
+    else if (c->chunked)
+        c->state = P_CHUNK_SIZE;
+    else if (c->has_length)
+        c->state = c->left ? P_BODY_LEN : P_DONE;
+    else
+        c->state = P_BODY_CLOSE;
+}
+
+static int line_done(conn_t *c)
+{
+    char *line = c->line;
+    c->line[c->line_len] = '\0';
+    c->line_len = 0;
+    switch (c->state) {
+    case P_STATUS:
+        if (strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12)
+            return -1;
+        c->t->res->status = strtol(line + 9, NULL, 10);
+        c->t->checked_status = 1;
+        c->state = P_HEADERS;
+        return 0;
+    case P_HEADERS:
+        if (*line == '\0') {
+            body_starts(c);
+            return 0;
+        }
+        return header_line(c, line);
+    case P_CHUNK_SIZE: {
+        char *end;
+        c->left = strtoll(line, &end, 16);
+        if (end == line || c->left < 0)
+            return -1;
+        c->state = c->left ? P_CHUNK_DATA : P_TRAILERS;
+        return 0;
+    }
+    case P_CHUNK_END:
+        c->state = P_CHUNK_SIZE;
+        return *line ? -1 : 0;
+    case P_TRAILERS:
+        if (*line == '\0')
+            c->state = P_DONE;
+        return 0;
+    }
+    return -1;
+}
+
+static int in_line_state(int st)
+{
+    return st == P_STATUS || st == P_HEADERS || st == P_CHUNK_SIZE ||
+           st == P_CHUNK_END || st == P_TRAILERS;
+}
+
+/* Takes n bytes of the answer. 1 when it is complete, 0 for more, -1 when
+ * it is broken or the sink stopped it. */
+static int parse(conn_t *c, const char *p, size_t n)
+{
+    c->got_bytes |= n > 0;
+    while (n > 0 && c->state != P_DONE) {
+        if (in_line_state(c->state)) {
+            char ch = *p++;
+            n--;
+            if (ch == '\n') {
+                if (c->line_len && c->line[c->line_len - 1] == '\r')
+                    c->line_len--;
+                if (line_done(c))
+                    return -1;
+            } else if (c->line_len + 1 >= sizeof(c->line)) {
+                return -1;
+            } else {
+                c->line[c->line_len++] = ch;
+            }
+            continue;
+        }
+        size_t take = n;
+        if (c->state != P_BODY_CLOSE && (long long)take > c->left)
+            take = (size_t)c->left;
+        if (body_bytes(c->t, p, take))
+            return -1;
+        p += take;
+        n -= take;
+        if (c->state == P_BODY_CLOSE)
+            continue;
+        c->left -= (long long)take;
+        if (c->left == 0)
+            c->state = c->state == P_CHUNK_DATA ? P_CHUNK_END : P_DONE;
+    }
+    return c->state == P_DONE;
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int dial(cli_t *cli, cli_http_t *res)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(cli->socket_path) >= sizeof(sa.sun_path)) {
+        snprintf(res->errmsg, sizeof(res->errmsg), "socket path too long: %s",
+                 cli->socket_path);
+        return -1;
+    }
+    strcpy(sa.sun_path, cli->socket_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        return fd;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    res->connect_failed = 1;
+    snprintf(res->errmsg, sizeof(res->errmsg),
+             "no daemon answers at %s (%s); start one with 'tl serve'",
+             cli->socket_path, strerror(e));
+    return -1;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int send_request(int fd, const char *method, const char *path,
+                        const char *body, int streaming)
+{
+    size_t blen = body ? strlen(body) : 0;
+    int has_body = body || !strcmp(method, "POST") ||
+                   !strcmp(method, "PUT") || !strcmp(method, "PATCH");
+    char length[64] = "";
+    if (has_body)
+        snprintf(length, sizeof(length), "Content-Length: %zu\r\n", blen);
+    char *head = cli_xasprintf(
+        "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: tl/" TL_VERSION
+        "\r\nAccept: %s\r\n%s%s\r\n",
+        method, path, streaming ? "text/event-stream" : "application/json",
+        body ? "Content-Type: application/json\r\n" : "", length);
+    int rc = write_all(fd, head, strlen(head));
+    free(head);
+    return rc ? rc : write_all(fd, body ? body : "", blen);
+}
+
+static void conn_start(conn_t *c, int fd, transfer_t *t)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = fd;
+    c->t = t;
+    c->state = P_STATUS;
+}
+
+/* Reads what is there (or waits up to wait_ms, -1: forever) and parses it:
+ * 1 complete, 0 more to come, -1 broken or stopped, -2 timed out. */
+static int pump(conn_t *c, int wait_ms)
+{
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+    int r = poll(&pfd, 1, wait_ms);
+    if (r < 0 && errno == EINTR)
+        return 0;
+    if (r == 0)
+        return -2;
+    char buf[65536];
+    ssize_t got = read(c->fd, buf, sizeof(buf));
+    if (got < 0 && (errno == EINTR || errno == EAGAIN))
+        return 0;
+    if (got <= 0) /* closed: the end of a close-delimited body, else lost */
+        return c->state == P_BODY_CLOSE ? 1 : -1;
+    return parse(c, buf, (size_t)got);
+}
+
+static int transport_error(cli_t *cli, transfer_t *t, int timed_out)
+{
+    cli_http_t *res = t->res;
+    if (timed_out) {
+        res->timed_out = 1;
+        snprintf(res->errmsg, sizeof(res->errmsg), "timed out");
+    } else if (t->too_big) {
+        snprintf(res->errmsg, sizeof(res->errmsg),
+                 "the daemon's answer is over %u MiB", RESPONSE_CAP >> 20);
+    } else if (t->bad_stream) {
+        snprintf(res->errmsg, sizeof(res->errmsg),
+                 "the daemon sent a broken event stream");
+    } else if (!res->connect_failed) {
+        snprintf(res->errmsg, sizeof(res->errmsg),
+                 "lost the connection to the daemon at %s", cli->socket_path);
+    }
+    return CLI_UNREACHABLE;
+}
+
 static void http_error_message(cli_http_t *res)
 {
     json_t *err = res->json ? json_object_get(res->json, "error") : NULL;
@@ -126,124 +358,105 @@ static void http_error_message(cli_http_t *res)
                  "the daemon answered HTTP %ld", res->status);
 }
 
-static int transport_error(cli_t *cli, transfer_t *t, CURLcode cc,
-                           const char *curl_msg)
+static int finish(transfer_t *t)
 {
     cli_http_t *res = t->res;
-    long os_errno = 0;
-
-    if (cc == CURLE_OPERATION_TIMEDOUT) {
-        res->timed_out = 1;
-        snprintf(res->errmsg, sizeof(res->errmsg), "timed out");
-    } else if (t->too_big) {
-        snprintf(res->errmsg, sizeof(res->errmsg),
-                 "the daemon's answer is over %u MiB", RESPONSE_CAP >> 20);
-    } else if (t->bad_stream) {
-        snprintf(res->errmsg, sizeof(res->errmsg),
-                 "the daemon sent a broken event stream");
-    } else if (cc == CURLE_COULDNT_CONNECT) {
-        res->connect_failed = 1;
-        curl_easy_getinfo(t->curl, CURLINFO_OS_ERRNO, &os_errno);
-        snprintf(res->errmsg, sizeof(res->errmsg),
-                 "no daemon answers at %s (%s); start one with 'tl serve'",
-                 cli->socket_path,
-                 os_errno ? strerror((int)os_errno) : "cannot connect");
-    } else if (cc == CURLE_PARTIAL_FILE || cc == CURLE_RECV_ERROR ||
-               cc == CURLE_GOT_NOTHING || cc == CURLE_SEND_ERROR) {
-        snprintf(res->errmsg, sizeof(res->errmsg),
-                 "lost the connection to the daemon at %s", cli->socket_path);
-    } else {
-        snprintf(res->errmsg, sizeof(res->errmsg),
-                 "cannot talk to the daemon at %s: %s", cli->socket_path,
-                 curl_msg[0] ? curl_msg : curl_easy_strerror(cc));
-    }
-    return CLI_UNREACHABLE;
-}
-
-/* Sets up handle c for one transfer; body_text may be NULL. Returns the
- * request headers (free them after the transfer), or NULL with
- * t->res->errmsg set when the socket cannot be found. errbuf must live
- * as long as the transfer. */
-static struct curl_slist *setup(cli_t *cli, CURL *c, const char *method,
-                                const char *path, const char *body_text,
-                                long timeout_ms, transfer_t *t, char *errbuf)
-{
-    struct curl_slist *hdrs = NULL;
-    char *url;
-
-    if (cli_resolve(cli)) {
-        snprintf(t->res->errmsg, sizeof(t->res->errmsg),
-                 "cannot find the daemon's socket");
-        return NULL;
-    }
-    url = cli_xasprintf("http://localhost%s", path);
-    curl_easy_reset(c);
-    t->curl = c;
-    hdrs = curl_slist_append(hdrs, t->streaming ? "Accept: text/event-stream"
-                                                : "Accept: application/json");
-    hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue wait */
-    if (body_text)
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    cli_xcheck(hdrs);
-    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, cli->socket_path);
-    curl_easy_setopt(c, CURLOPT_URL, url); /* curl copies it */
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "tl/" TL_VERSION);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
-    if (strcmp(method, "GET") != 0)
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (body_text) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body_text);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)strlen(body_text));
-    } else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-    }
-    free(url);
-    return hdrs;
-}
-
-/* Reads the outcome of a finished transfer into t->res: an exit code. */
-static int finish(cli_t *cli, transfer_t *t, CURLcode cc, const char *errbuf)
-{
-    cli_http_t *res = t->res;
-    int rc;
-
-    curl_easy_setopt(t->curl, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &res->status);
-    if (cc == CURLE_WRITE_ERROR && t->stopped)
-        cc = CURLE_OK;
-    if (cc != CURLE_OK)
-        return transport_error(cli, t, cc, errbuf);
     if (res->body)
         res->json = json_loadb(res->body, res->len, 0, NULL);
     if (res->status / 100 == 2)
         return CLI_OK;
-    rc = res->status == 404 ? CLI_NOT_FOUND : CLI_FAIL;
     http_error_message(res);
-    return rc;
+    return res->status == 404 ? CLI_NOT_FOUND : CLI_FAIL;
 }
 
-/* Runs one transfer on the shared handle; body_text may be NULL. */
-static int perform(cli_t *cli, const char *method, const char *path,
-                   const char *body_text, long timeout_ms, transfer_t *t)
+/* The kept-alive connection of this process, or -1. */
+static int *kept_fd(cli_t *cli)
 {
-    CURL *c = handle(cli);
-    char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *hdrs;
-    CURLcode cc;
+    static int none = -1;
+    if (!cli->conn) {
+        int *fd = cli_xcheck(malloc(sizeof(int)));
+        *fd = -1;
+        cli->conn = fd;
+    }
+    return cli->conn ? (int *)cli->conn : &none;
+}
 
-    hdrs = setup(cli, c, method, path, body_text, timeout_ms, t, errbuf);
-    if (!hdrs)
+void cli_client_cleanup(cli_t *cli)
+{
+    int *fd = cli->conn;
+    if (fd && *fd >= 0)
+        close(*fd);
+    free(fd);
+    cli->conn = NULL;
+}
+
+/* One exchange on fd: 1 done, or as pump(). */
+static int exchange(conn_t *c, int64_t deadline)
+{
+    for (;;) {
+        int wait = deadline ? (int)(deadline - mono_ms()) : -1;
+        if (deadline && wait <= 0)
+            return -2;
+        int r = pump(c, wait);
+        if (r != 0)
+            return r;
+    }
+}
+
+static int perform(cli_t *cli, const char *method, const char *path,
+                   const char *body, long timeout_ms, transfer_t *t)
+{
+    if (cli_resolve(cli)) {
+        snprintf(t->res->errmsg, sizeof(t->res->errmsg),
+                 "cannot find the daemon's socket");
         return CLI_USAGE;
-    cc = curl_easy_perform(c);
-    curl_slist_free_all(hdrs);
-    return finish(cli, t, cc, errbuf);
+    }
+    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
+    int *kept = kept_fd(cli);
+    conn_t c;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int reused = *kept >= 0 && !t->streaming;
+        int fd = reused ? *kept : dial(cli, t->res);
+        if (fd < 0)
+            return CLI_UNREACHABLE;
+        if (reused)
+            *kept = -1;
+        conn_start(&c, fd, t);
+        int r = send_request(fd, method, path, body, t->streaming);
+        r = r ? -1 : exchange(&c, deadline);
+        int keep = r == 1 && !c.server_closes && c.state == P_DONE &&
+                   !t->streaming;
+        if (keep)
+            *kept = fd;
+        else
+            close(fd);
+        /* A kept connection the daemon had closed: send again, once. */
+        if (r == -1 && reused && !c.got_bytes)
+            continue;
+        if (r == 1 || (r == -1 && t->stopped))
+            return finish(t);
+        return transport_error(cli, t, r == -2);
+    }
+    return transport_error(cli, t, 0);
+}
+
+char *cli_url_escape(cli_t *cli, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = cli_xcheck(malloc(strlen(s) * 3 + 1)), *o = out;
+    (void)cli;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
 }
 
 int cli_http(cli_t *cli, const char *method, const char *path, json_t *body,
@@ -265,8 +478,7 @@ void cli_http_free(cli_http_t *res)
 {
     free(res->body);
     json_decref(res->json);
-    res->body = NULL;
-    res->json = NULL;
+    memset(res, 0, sizeof(*res));
 }
 
 int cli_call(cli_t *cli, const char *method, const char *path, json_t *body,
@@ -306,30 +518,25 @@ int cli_stream(cli_t *cli, const char *path, double timeout_s, cli_event_cb cb,
     return rc;
 }
 
-/* ---- event streams in a UI loop ---------------------------------------- */
+/* ---- feeds: streams read from a UI loop with poll(2) ------------------------ */
 
 struct cli_feed {
-    CURL *curl;
-    struct curl_slist *hdrs;
+    conn_t c;
     transfer_t t;
     cli_http_t res;
-    char errbuf[CURL_ERROR_SIZE];
     int done, rc;
     struct cli_feed *next;
 };
 
 struct cli_feeds {
     cli_t *cli;
-    CURLM *multi;
     cli_feed_t *list;
 };
 
 cli_feeds_t *cli_feeds_new(cli_t *cli)
 {
     cli_feeds_t *fs = cli_xcheck(calloc(1, sizeof(*fs)));
-
     fs->cli = cli;
-    fs->multi = cli_xcheck(curl_multi_init());
     return fs;
 }
 
@@ -339,28 +546,42 @@ void cli_feeds_free(cli_feeds_t *fs)
         return;
     while (fs->list)
         cli_feed_close(fs, fs->list);
-    curl_multi_cleanup(fs->multi);
     free(fs);
+}
+
+static void feed_end(cli_t *cli, cli_feed_t *f, int r)
+{
+    f->done = 1;
+    if (f->c.fd >= 0)
+        close(f->c.fd);
+    f->c.fd = -1;
+    f->rc = r == 1 || (r == -1 && f->t.stopped) ? finish(&f->t)
+                                                 : transport_error(cli, &f->t, 0);
 }
 
 cli_feed_t *cli_feed_open(cli_feeds_t *fs, const char *path, cli_event_cb cb,
                           void *ud)
 {
     cli_feed_t *f = cli_xcheck(calloc(1, sizeof(*f)));
-
     f->t = (transfer_t){.res = &f->res, .streaming = 1, .cb = cb, .ud = ud};
     args_sse_init(&f->t.sse, 0);
-    f->curl = cli_xcheck(curl_easy_init());
     f->next = fs->list;
     fs->list = f;
-    f->hdrs = setup(fs->cli, f->curl, "GET", path, NULL, 0, &f->t, f->errbuf);
-    if (!f->hdrs || curl_multi_add_handle(fs->multi, f->curl) != CURLM_OK) {
-        if (f->hdrs)
-            snprintf(f->res.errmsg, sizeof(f->res.errmsg),
-                     "cannot start the event stream");
+    f->c.fd = -1;
+    if (cli_resolve(fs->cli)) {
+        snprintf(f->res.errmsg, sizeof(f->res.errmsg),
+                 "cannot find the daemon's socket");
         f->done = 1;
-        f->rc = f->hdrs ? CLI_FAIL : CLI_USAGE;
+        f->rc = CLI_USAGE;
+        return f;
     }
+    int fd = dial(fs->cli, &f->res);
+    conn_start(&f->c, fd, &f->t);
+    if (fd < 0 || send_request(fd, "GET", path, NULL, 1) != 0) {
+        feed_end(fs->cli, f, -1);
+        return f;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return f;
 }
 
@@ -376,49 +597,53 @@ void cli_feed_close(cli_feeds_t *fs, cli_feed_t *f)
             break;
         }
     }
-    curl_multi_remove_handle(fs->multi, f->curl);
-    curl_easy_cleanup(f->curl);
-    curl_slist_free_all(f->hdrs);
+    if (f->c.fd >= 0)
+        close(f->c.fd);
     args_sse_free(&f->t.sse);
     cli_http_free(&f->res);
     free(f);
 }
 
-/* Marks the feeds whose transfer ended. */
-static void reap_feeds(cli_feeds_t *fs)
+/* Reads everything a feed has until it would block. */
+static void feed_read(cli_feeds_t *fs, cli_feed_t *f)
 {
-    CURLMsg *msg;
-    cli_feed_t *f;
-    int left;
-
-    while ((msg = curl_multi_info_read(fs->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        for (f = fs->list; f && f->curl != msg->easy_handle; f = f->next)
-            ;
-        if (!f || f->done)
-            continue;
-        f->rc = finish(fs->cli, &f->t, msg->data.result, f->errbuf);
-        f->done = 1;
+    for (;;) {
+        int r = pump(&f->c, 0);
+        if (r == -2)
+            return; /* nothing more now */
+        if (r != 0) {
+            feed_end(fs->cli, f, r);
+            return;
+        }
     }
 }
 
 int cli_feeds_poll(cli_feeds_t *fs, int fd, int timeout_ms, int *fd_ready)
 {
-    struct curl_waitfd extra = {.fd = fd, .events = CURL_WAIT_POLLIN};
-    int running, n;
+    struct pollfd pfds[64];
+    cli_feed_t *owners[64];
+    nfds_t n = 0;
 
     *fd_ready = 0;
-    if (curl_multi_perform(fs->multi, &running) != CURLM_OK)
+    for (cli_feed_t *f = fs->list; f && n < 63; f = f->next) {
+        if (!f->done && f->c.fd >= 0) {
+            pfds[n] = (struct pollfd){.fd = f->c.fd, .events = POLLIN};
+            owners[n++] = f;
+        }
+    }
+    if (fd >= 0)
+        pfds[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+    int r = poll(pfds, n, timeout_ms);
+    if (r < 0 && errno != EINTR)
         return -1;
-    reap_feeds(fs);
-    if (curl_multi_poll(fs->multi, fd >= 0 ? &extra : NULL, fd >= 0 ? 1 : 0,
-                        timeout_ms, &n) != CURLM_OK)
-        return -1;
-    *fd_ready = fd >= 0 && (extra.revents & CURL_WAIT_POLLIN) != 0;
-    if (curl_multi_perform(fs->multi, &running) != CURLM_OK)
-        return -1;
-    reap_feeds(fs);
+    for (nfds_t i = 0; r > 0 && i < n; i++) {
+        if (!pfds[i].revents)
+            continue;
+        if (fd >= 0 && i == n - 1)
+            *fd_ready = 1;
+        else
+            feed_read(fs, owners[i]);
+    }
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
  * client.h -- talking to the daemon: HTTP requests and Server-Sent Events
- * streams over its unix socket (libcurl), and small jansson helpers.
+ * streams over its unix socket, and small jansson helpers.
  */
 #ifndef TL_CLIENT_H
 #define TL_CLIENT_H
@@ -43,7 +43,7 @@ typedef int (*cli_event_cb)(const args_sse_event_t *ev, void *ud);
 int cli_stream(cli_t *cli, const char *path, double timeout_s, cli_event_cb cb,
                void *ud, cli_http_t *res);
 
-/* ---- event streams in a UI loop (curl multi; one thread) ---------------- */
+/* ---- event streams in a UI loop (poll(2); one thread) ---------------- */
 
 typedef struct cli_feeds cli_feeds_t;
 typedef struct cli_feed cli_feed_t;
@@ -61,7 +61,7 @@ void cli_feed_close(cli_feeds_t *fs, cli_feed_t *f);
 
 /* Reads what came on the streams, then waits up to timeout_ms for more or
  * for fd (-1: none) to be readable, and reads again. *fd_ready says fd is
- * readable. 0, or -1 when curl fails. */
+ * readable. 0, or -1 when poll fails. */
 int cli_feeds_poll(cli_feeds_t *fs, int fd, int timeout_ms, int *fd_ready);
 
 /* 1 once f's stream answered 2xx and sent its first bytes (the daemon

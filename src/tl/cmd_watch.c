@@ -5,7 +5,7 @@
  * and a text filter from the keyboard.
  *
  * DESIGN: one thread. The UI loop waits in cli_feeds_poll() on both the
- * event stream (GET /api/events, curl multi) and the terminal, so a key is
+ * event stream (GET /api/events, client.c feeds) and the terminal, so a key is
  * handled at once and an event is drawn at once; nothing polls the daemon.
  * The task list is fetched on start, on a "reset" event and after the
  * stream broke (reconnecting once a second, with the last event's id so a
