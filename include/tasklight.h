@@ -174,8 +174,8 @@ typedef struct tl_submit {
     double timeout_s;        /* 0: none; time paused does not count */
     /* The command: argv is NULL-terminated and run as given (no shell). */
     const char *const *argv;
-    const char *cwd;         /* NULL: the manager's working directory */
-    const char *const *env;  /* NULL-terminated "K=V"; NULL: inherit */
+    const char *cwd;        /* NULL: the manager's working directory */
+    const char *const *env; /* NULL-terminated "K=V"; NULL: inherit */
 } tl_submit_t;
 
 /* Submits a command task; durable once the call's loop turn commits. The
@@ -187,12 +187,12 @@ TL_EXTERN int tl_submit_command(tl_manager_t *m, const tl_submit_t *s,
 TL_EXTERN int tl_task_get(tl_manager_t *m, int64_t id, tl_task_t **out);
 
 typedef struct tl_filter {
-    int state;          /* a tl_state_t, or -1 for any */
-    const char *kind;   /* NULL: any */
-    const char *group;  /* NULL: any */
-    const char *text;   /* substring of title, command or message; NULL */
-    int limit;          /* 1..1000; 0 means 100 */
-    int64_t cursor;     /* 0: from the newest; else ids below the cursor */
+    int state;         /* a tl_state_t, or -1 for any */
+    const char *kind;  /* NULL: any */
+    const char *group; /* NULL: any */
+    const char *text;  /* substring of title, command or message; NULL */
+    int limit;         /* 1..1000; 0 means 100 */
+    int64_t cursor;    /* 0: from the newest; else ids below the cursor */
 } tl_filter_t;
 
 /* Tasks matching f, newest first, as a JSON object text
@@ -232,19 +232,19 @@ typedef struct tl_ctx tl_ctx_t;
 typedef int (*tl_task_fn)(tl_ctx_t *ctx, void *arg);
 
 typedef struct tl_function {
-    tl_task_fn fn;           /* required */
-    void *arg;               /* passed to fn */
+    tl_task_fn fn;               /* required */
+    void *arg;                   /* passed to fn */
     void (*free_arg)(void *arg); /* called once the task is over; may be
                                     NULL. Runs on the loop thread. */
-    const char *title;       /* NULL: "function" */
-    const char *kind;        /* NULL: "function" */
+    const char *title;           /* NULL: "function" */
+    const char *kind;            /* NULL: "function" */
     const char *description;
-    const char *group;       /* NULL: "functions", whose parallel limit is
-                                the number of workers */
-    const char *key;         /* an existing key returns its task */
-    int64_t priority;        /* higher first */
-    double timeout_s;        /* 0: none; cancels cooperatively, then the
-                                task fails as timed out */
+    const char *group; /* NULL: "functions", whose parallel limit is
+                          the number of workers */
+    const char *key;   /* an existing key returns its task */
+    int64_t priority;  /* higher first */
+    double timeout_s;  /* 0: none; cancels cooperatively, then the
+                          task fails as timed out */
 } tl_function_t;
 
 /* Sets the number of worker threads (default 4, at most 256) and the
@@ -301,8 +301,8 @@ TL_EXTERN int tl_ctx_checkpoint(tl_ctx_t *c);
 /* ---- events ----------------------------------------------------------- */
 
 typedef struct tl_event {
-    uint64_t seq;          /* increasing, per manager */
-    const char *type;      /* "task.created", "task.completed", ... */
+    uint64_t seq;     /* increasing, per manager */
+    const char *type; /* "task.created", "task.completed", ... */
     int64_t task_id;
     const char *data_json; /* the task (or a log line) as JSON text */
 } tl_event_t;

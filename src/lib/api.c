@@ -87,8 +87,9 @@ static int opt_priority(json_t *o, int64_t *out, verr_t *e)
         }
     }
     if (json_is_string(v))
-        return invalid(e, 422, "priority must be an integer or low, "
-                               "normal, high");
+        return invalid(e, 422,
+                       "priority must be an integer or low, "
+                       "normal, high");
     if (!json_is_integer(v))
         return invalid(e, 400, "priority must be an integer");
     json_int_t p = json_integer_value(v);
@@ -115,8 +116,9 @@ static int opt_group(json_t *o, const char **out, verr_t *e)
     if (opt_str(o, "group", 64, &g, e))
         return -1;
     if (g && !group_name_ok(g))
-        return invalid(e, 422, "group must be 1-64 letters, digits, '.', "
-                               "'_' or '-', starting with a letter or digit");
+        return invalid(e, 422,
+                       "group must be 1-64 letters, digits, '.', "
+                       "'_' or '-', starting with a letter or digit");
     if (g)
         *out = g;
     return 0;
@@ -131,8 +133,9 @@ static int opt_timeout(json_t *o, double *out, verr_t *e)
         return invalid(e, 400, "timeout_s must be a number");
     double t = json_number_value(v);
     if (!isfinite(t) || t <= 0 || t > MAX_TIMEOUT_S)
-        return invalid(e, 422, "timeout_s must be above 0 and at most 10 "
-                               "years");
+        return invalid(e, 422,
+                       "timeout_s must be above 0 and at most 10 "
+                       "years");
     *out = t;
     return 0;
 }
@@ -160,8 +163,7 @@ static int read_argv(json_t *cmd, tl_task_t *t, verr_t *e)
     if (n == 0)
         return invalid(e, 422, "command.argv must not be empty");
     if (n > MAX_ARGS)
-        return invalid(e, 413, "command.argv has over %d arguments",
-                       MAX_ARGS);
+        return invalid(e, 413, "command.argv has over %d arguments", MAX_ARGS);
     for (size_t i = 0; i < n; i++) {
         json_t *s = json_array_get(a, i);
         if (!json_is_string(s))
@@ -227,8 +229,9 @@ static int read_progress_options(json_t *cmd, tl_task_t *t, verr_t *e)
     if (tl__progress_re_compile(re, &compiled, err, sizeof(err)) != 0)
         return invalid(e, 422, "command.progress_regex: %s", err);
     tl__progress_re_free(compiled);
-    return tl__str_set(&t->progress_regex, re) ? invalid(e, 500, "out of "
-                                                                 "memory")
+    return tl__str_set(&t->progress_regex, re) ? invalid(e, 500,
+                                                         "out of "
+                                                         "memory")
                                                : 0;
 }
 
@@ -299,15 +302,17 @@ static int read_tracked(json_t *b, tl_task_t *t, verr_t *e)
         if (!json_is_number(hb))
             return invalid(e, 400, "heartbeat_timeout_s must be a number");
         if (!isfinite(s) || s < 0 || s > MAX_TIMEOUT_S)
-            return invalid(e, 422, "heartbeat_timeout_s must be 0 (never) "
-                                   "or a number of seconds");
+            return invalid(e, 422,
+                           "heartbeat_timeout_s must be 0 (never) "
+                           "or a number of seconds");
         t->heartbeat_timeout_s = s;
     }
     if (read_report(b, &r, e))
         return -1;
     if (r.state >= 0 || r.result || r.error)
-        return invalid(e, 422, "a new task starts running: state, result "
-                               "and error come later, with PATCH");
+        return invalid(e, 422,
+                       "a new task starts running: state, result "
+                       "and error come later, with PATCH");
     if (r.has_current && r.has_total && isfinite(r.current) &&
         isfinite(r.total) && r.current > r.total)
         return invalid(e, 422, "current is above total");
@@ -317,8 +322,8 @@ static int read_tracked(json_t *b, tl_task_t *t, verr_t *e)
     if (!r.has_progress && isfinite(t->current) && isfinite(t->total) &&
         t->total > 0)
         t->progress = 100 * t->current / t->total;
-    int rc = tl__str_set(&t->unit, r.unit) |
-             tl__str_set(&t->message, r.message);
+    int rc =
+        tl__str_set(&t->unit, r.unit) | tl__str_set(&t->message, r.message);
     if (r.metadata) {
         json_decref(t->metadata);
         t->metadata = json_deep_copy(r.metadata);
@@ -337,8 +342,7 @@ static int task_from_body(json_t *b, tl_task_t *t, verr_t *e)
         return -1;
     if (tracked)
         return read_tracked(b, t, e);
-    if (opt_timeout(b, &t->timeout_s, e) ||
-        opt_retries(b, &t->max_retries, e))
+    if (opt_timeout(b, &t->timeout_s, e) || opt_retries(b, &t->max_retries, e))
         return -1;
     if (!has_title && default_title(t))
         return invalid(e, 500, "out of memory");
@@ -346,7 +350,8 @@ static int task_from_body(json_t *b, tl_task_t *t, verr_t *e)
     return 0;
 }
 
-/* ---- reports (PATCH) ------------------------------------------------------ */
+/* ---- reports (PATCH) ------------------------------------------------------
+ */
 
 /* A number field: absent leaves *has false; null gives NAN when allowed. */
 static int opt_number(json_t *o, const char *name, double lo, double hi,
@@ -369,8 +374,8 @@ static int opt_number(json_t *o, const char *name, double lo, double hi,
     return 0;
 }
 
-static int opt_nullable_str(json_t *o, const char *name, size_t max,
-                            bool *has, const char **out, verr_t *e)
+static int opt_nullable_str(json_t *o, const char *name, size_t max, bool *has,
+                            const char **out, verr_t *e)
 {
     json_t *v = json_object_get(o, name);
     *has = v != NULL;
@@ -386,11 +391,13 @@ static int read_state(json_t *b, int *state, verr_t *e)
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_string(v) || tl_state_parse(json_string_value(v), &s))
-        return invalid(e, 422, "state must be one of running, paused, "
-                               "completed, failed, cancelled");
+        return invalid(e, 422,
+                       "state must be one of running, paused, "
+                       "completed, failed, cancelled");
     if (s == TL_STATE_QUEUED)
-        return invalid(e, 422, "a running task cannot be queued again; "
-                               "use retry once it has ended");
+        return invalid(e, 422,
+                       "a running task cannot be queued again; "
+                       "use retry once it has ended");
     *state = (int)s;
     return 0;
 }
@@ -400,8 +407,7 @@ static int read_report(json_t *b, tl__report_t *r, verr_t *e)
     *r = (tl__report_t){.state = -1};
     json_t *meta = json_object_get(b, "metadata");
     json_t *err = json_object_get(b, "error");
-    if (opt_number(b, "progress", 0, 100, &r->has_progress, &r->progress,
-                   e) ||
+    if (opt_number(b, "progress", 0, 100, &r->has_progress, &r->progress, e) ||
         opt_number(b, "current", 0, 1e18, &r->has_current, &r->current, e) ||
         opt_number(b, "total", 0, 1e18, &r->has_total, &r->total, e) ||
         opt_nullable_str(b, "unit", 32, &r->has_unit, &r->unit, e) ||
@@ -516,15 +522,14 @@ static void list_tasks(tl__http_req_t *r)
     long l = 100;
     if (state && *state) {
         if (tl_state_parse(state, &s)) {
-            tl__http_reply_errorf(r, 400, "bad_request",
-                                  "unknown state %.64s", state);
+            tl__http_reply_errorf(r, 400, "bad_request", "unknown state %.64s",
+                                  state);
             return;
         }
         f.state = (int)s;
     }
     if (limit && parse_long(limit, 1, 1000, &l)) {
-        tl__http_reply_errorf(r, 400, "bad_request",
-                              "limit must be 1 to 1000");
+        tl__http_reply_errorf(r, 400, "bad_request", "limit must be 1 to 1000");
         return;
     }
     f.limit = (int)l;
@@ -546,8 +551,8 @@ static void list_tasks(tl__http_req_t *r)
         tl__http_reply_json(r, 200, out);
 }
 
-static int patch_labels(tl__http_req_t *r, int64_t id, json_t *b,
-                        verr_t *e, bool *durable)
+static int patch_labels(tl__http_req_t *r, int64_t id, json_t *b, verr_t *e,
+                        bool *durable)
 {
     const char *title = NULL, *desc = NULL, *group = NULL;
     int64_t prio = 0;
@@ -559,8 +564,7 @@ static int patch_labels(tl__http_req_t *r, int64_t id, json_t *b,
     if (!title && !desc && !has_prio && !group)
         return 0;
     *durable = true;
-    return tl__mgr_patch(r->m, id, title, desc, has_prio ? &prio : NULL,
-                         group);
+    return tl__mgr_patch(r->m, id, title, desc, has_prio ? &prio : NULL, group);
 }
 
 /* PATCH: labels and queue place, and reports on a running task. The
@@ -597,8 +601,9 @@ static json_t *log_lines(json_t *b, verr_t *e)
     if (line && json_is_string(line))
         return json_pack("[O]", line);
     if (!json_is_array(lines)) {
-        invalid(e, 400, "give \"line\": a string, or \"lines\": an array "
-                        "of strings");
+        invalid(e, 400,
+                "give \"line\": a string, or \"lines\": an array "
+                "of strings");
         return NULL;
     }
     if (json_array_size(lines) > 10000) {
@@ -647,8 +652,8 @@ static void append_logs(tl__http_req_t *r, int64_t id)
     if (rc)
         tl__http_reply_error(r, rc);
     else
-        tl__http_reply_json(r, 200, json_pack("{s:I}", "appended",
-                                              (json_int_t)n));
+        tl__http_reply_json(r, 200,
+                            json_pack("{s:I}", "appended", (json_int_t)n));
 }
 
 static int substep_body(json_t *b, bool creating, verr_t *e)
@@ -670,8 +675,9 @@ static int substep_body(json_t *b, bool creating, verr_t *e)
     for (size_t i = 0; state && i < 5; i++)
         if (strcmp(state, states[i]) == 0)
             return 0;
-    return state ? invalid(e, 422, "substep state must be queued, running, "
-                                   "completed, failed or cancelled")
+    return state ? invalid(e, 422,
+                           "substep state must be queued, running, "
+                           "completed, failed or cancelled")
                  : 0;
 }
 
@@ -724,8 +730,7 @@ static void task_action(tl__http_req_t *r, int64_t id, const char *action)
             reply_task(r, id, 200, true);
         return;
     }
-    tl__http_reply_errorf(r, 404, "not_found", "no such action: %.32s",
-                          action);
+    tl__http_reply_errorf(r, 404, "not_found", "no such action: %.32s", action);
 }
 
 static void task_logs(tl__http_req_t *r, int64_t id)
@@ -837,8 +842,8 @@ static void put_group(tl__http_req_t *r, const char *name)
     if (rc)
         tl__http_reply_error(r, rc);
     else
-        tl__http_reply_committed(r, 200, json_pack("{s:s, s:I}", "name", name,
-                                                   "parallel", n));
+        tl__http_reply_committed(
+            r, 200, json_pack("{s:s, s:I}", "name", name, "parallel", n));
 }
 
 static void route_groups(tl__http_req_t *r)
@@ -988,8 +993,9 @@ static void add_token(tl__http_req_t *r)
     int rc = opt_str(b, "name", 64, &name, &e) ||
              opt_str(b, "role", 16, &role_s, &e);
     if (!rc && (!name || !group_name_ok(name)))
-        rc = invalid(&e, 422, "name must be 1-64 letters, digits, '.', '_' "
-                              "or '-', starting with a letter or digit");
+        rc = invalid(&e, 422,
+                     "name must be 1-64 letters, digits, '.', '_' "
+                     "or '-', starting with a letter or digit");
     if (!rc && tl__role_parse(role_s, &role))
         rc = invalid(&e, 422, "role must be read-only, user or admin");
     if (rc) {
@@ -1007,10 +1013,10 @@ static void add_token(tl__http_req_t *r)
     if (rc)
         tl__http_reply_error(r, rc);
     else
-        tl__http_reply_committed(r, 201, json_pack("{s:s, s:s, s:s}", "name",
-                                                   name, "role",
-                                                   tl__role_name(role),
-                                                   "token", secret));
+        tl__http_reply_committed(r, 201,
+                                 json_pack("{s:s, s:s, s:s}", "name", name,
+                                           "role", tl__role_name(role), "token",
+                                           secret));
     json_decref(b);
 }
 
@@ -1023,8 +1029,7 @@ static void remove_token(tl__http_req_t *r, const char *name)
     if (rc)
         tl__http_reply_error(r, rc);
     else
-        tl__http_reply_committed(r, 200,
-                                 json_pack("{s:s}", "deleted", name));
+        tl__http_reply_committed(r, 200, json_pack("{s:s}", "deleted", name));
 }
 
 static void route_tokens(tl__http_req_t *r)

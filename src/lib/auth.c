@@ -53,8 +53,8 @@ int tl__auth_init(tl__auth_t *a, const char *admin_secret, double rate)
     a->rate = rate > 0 ? rate : 0;
     int rc = set_principal(&a->local, "local", NULL, TL__ROLE_ADMIN, 0);
     return rc ? rc
-              : set_principal(&a->admin, "admin", admin_secret,
-                              TL__ROLE_ADMIN, 0);
+              : set_principal(&a->admin, "admin", admin_secret, TL__ROLE_ADMIN,
+                              0);
 }
 
 void tl__auth_free(tl__auth_t *a)

@@ -30,7 +30,7 @@ typedef struct tl__principal {
     char *secret; /* NULL for "local" */
     tl__role_t role;
     int64_t created_at;
-    double bucket;    /* requests left in the rate bucket */
+    double bucket;     /* requests left in the rate bucket */
     int64_t refill_ms; /* when the bucket was last topped up */
 } tl__principal_t;
 
@@ -38,7 +38,7 @@ typedef struct tl__auth {
     tl__principal_t local, admin;
     tl__principal_t **named;
     size_t n, cap;
-    double rate; /* requests per second per principal; 0: no limit */
+    double rate;           /* requests per second per principal; 0: no limit */
     uint64_t rate_limited; /* requests refused for rate */
 } tl__auth_t;
 

@@ -84,8 +84,7 @@ static void feed(pipe_reader_t *r, const char *data, size_t n)
         }
         /* The common case: copy up to the next control byte at once. */
         size_t run = 0, room = sizeof(r->buf) - r->len;
-        while (run < n && run < room && data[run] != '\n' &&
-               data[run] != '\r')
+        while (run < n && run < room && data[run] != '\n' && data[run] != '\r')
             run++;
         memcpy(r->buf + r->len, data, run);
         r->len += run;
@@ -178,10 +177,9 @@ static int set_spawn_attrs(posix_spawnattr_t *attr)
     rc = rc ? rc : posix_spawnattr_setsigmask(attr, &none);
     rc = rc ? rc : posix_spawnattr_setsigdefault(attr, &defaults);
     rc = rc ? rc
-            : posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP |
-                                                 POSIX_SPAWN_SETSIGMASK |
-                                                 POSIX_SPAWN_SETSIGDEF |
-                                                 POSIX_SPAWN_USEVFORK);
+            : posix_spawnattr_setflags(
+                  attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                            POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
     return rc;
 }
 
@@ -190,8 +188,7 @@ static int set_file_actions(posix_spawn_file_actions_t *fa, int out_w,
 {
     int rc = posix_spawn_file_actions_init(fa);
     rc = rc ? rc
-            : posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY,
-                                               0);
+            : posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
     rc = rc ? rc : posix_spawn_file_actions_adddup2(fa, out_w, 1);
     rc = rc ? rc : posix_spawn_file_actions_adddup2(fa, err_w, 2);
     if (!rc && cwd)
@@ -199,8 +196,7 @@ static int set_file_actions(posix_spawn_file_actions_t *fa, int out_w,
     return rc;
 }
 
-static int spawn_error(int e, const tl__spawn_t *spec, char *err,
-                       size_t errlen)
+static int spawn_error(int e, const tl__spawn_t *spec, char *err, size_t errlen)
 {
     if (e == ENOENT && spec->cwd && access(spec->cwd, X_OK) != 0)
         snprintf(err, errlen, "cannot enter %s: %s", spec->cwd,
@@ -215,8 +211,8 @@ static int spawn_error(int e, const tl__spawn_t *spec, char *err,
 }
 
 int tl__proc_spawn(struct event_base *base, const tl__spawn_t *spec,
-                   tl__proc_line_cb cb, void *ud, tl__proc_t **out,
-                   char *err, size_t errlen)
+                   tl__proc_line_cb cb, void *ud, tl__proc_t **out, char *err,
+                   size_t errlen)
 {
     int out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
     posix_spawnattr_t attr;

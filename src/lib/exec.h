@@ -41,8 +41,8 @@ typedef struct tl__spawn {
 /* Starts the command. On failure returns TL_ESPAWN with the reason in err
  * ("/bin/nope: No such file or directory"). */
 int tl__proc_spawn(struct event_base *base, const tl__spawn_t *spec,
-                   tl__proc_line_cb cb, void *ud, tl__proc_t **out,
-                   char *err, size_t errlen);
+                   tl__proc_line_cb cb, void *ud, tl__proc_t **out, char *err,
+                   size_t errlen);
 pid_t tl__proc_pid(const tl__proc_t *p);
 /* Sends sig to the whole process group; 0, or TL_ENOTFOUND when no
  * process of the group is left. */

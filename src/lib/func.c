@@ -33,16 +33,22 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-enum msg_type { MSG_PROGRESS, MSG_MESSAGE, MSG_LOG, MSG_STEP, MSG_RESULT,
-                MSG_DONE };
+enum msg_type {
+    MSG_PROGRESS,
+    MSG_MESSAGE,
+    MSG_LOG,
+    MSG_STEP,
+    MSG_RESULT,
+    MSG_DONE
+};
 
 typedef struct msg {
     enum msg_type type;
     tl_ctx_t *ctx;
-    char *text;       /* message, log line, result JSON, step id */
-    char *name;       /* step name */
-    char *state;      /* step state */
-    double value;     /* step progress */
+    char *text;   /* message, log line, result JSON, step id */
+    char *name;   /* step name */
+    char *state;  /* step state */
+    double value; /* step progress */
     struct msg *next;
 } msg_t;
 
@@ -77,7 +83,8 @@ struct tl__pool {
     struct event *wake_ev;
 };
 
-/* ---- worker -> loop ------------------------------------------------------- */
+/* ---- worker -> loop -------------------------------------------------------
+ */
 
 static void post(tl__pool_t *p, msg_t *msg)
 {
@@ -168,8 +175,8 @@ int tl_ctx_log(tl_ctx_t *c, const char *fmt, ...)
 
 static bool step_state_ok(const char *s)
 {
-    static const char *const ok[] = {"queued", "running", "completed",
-                                     "failed", "cancelled"};
+    static const char *const ok[] = {"queued", "running", "completed", "failed",
+                                     "cancelled"};
     for (size_t i = 0; s && i < 5; i++)
         if (strcmp(s, ok[i]) == 0)
             return true;
@@ -241,7 +248,8 @@ int tl_ctx_checkpoint(tl_ctx_t *c)
     return tl_ctx_cancelled(c) ? TL_ECLOSED : 0;
 }
 
-/* ---- loop -> worker ------------------------------------------------------- */
+/* ---- loop -> worker -------------------------------------------------------
+ */
 
 static void wake_sleeper(tl_ctx_t *c)
 {
@@ -268,7 +276,8 @@ void tl__func_resume(tl_ctx_t *c)
     wake_sleeper(c);
 }
 
-/* ---- the pool --------------------------------------------------------------- */
+/* ---- the pool ---------------------------------------------------------------
+ */
 
 static tl_ctx_t *take_work(tl__pool_t *p)
 {
@@ -317,7 +326,8 @@ int tl__pool_resize(tl__pool_t *p, int workers)
     return start_threads(p, p->nthreads, workers);
 }
 
-/* ---- the loop's side ---------------------------------------------------------- */
+/* ---- the loop's side
+ * ---------------------------------------------------------- */
 
 static void apply_progress(tl_ctx_t *c)
 {

@@ -34,7 +34,7 @@ static void update_median(tl__kind_history_t *h)
     double v[TL__HISTORY_MAX];
     memcpy(v, h->durations, h->len * sizeof(double));
     qsort(v, h->len, sizeof(double), cmp_double);
-    h->median = h->len == 0 ? NAN
+    h->median = h->len == 0  ? NAN
                 : h->len % 2 ? v[h->len / 2]
                              : (v[h->len / 2 - 1] + v[h->len / 2]) / 2;
 }

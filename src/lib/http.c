@@ -567,8 +567,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     observe_on_complete(&r);
     const char *refused = refuse_shape(req);
     if (refused) {
-        tl__http_reply_errorf(&r, strcmp(refused, "too many headers") ? 400
-                                                                      : 431,
+        tl__http_reply_errorf(&r,
+                              strcmp(refused, "too many headers") ? 400 : 431,
                               "bad_request", "%s", refused);
     } else if (split != 0) {
         tl__http_reply_errorf(&r, 400, "bad_request", "malformed URI");

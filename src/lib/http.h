@@ -27,9 +27,9 @@ typedef struct tl__http_req {
     int nparts;
     struct evkeyvalq query;
     bool has_query;
-    int route;     /* a tl__route_t (metrics.h), for /metrics */
+    int route;            /* a tl__route_t (metrics.h), for /metrics */
     tl__principal_t *who; /* who is asking */
-    int64_t t0_us; /* arrival, monotonic */
+    int64_t t0_us;        /* arrival, monotonic */
 } tl__http_req_t;
 
 /* Replies: each takes body (may be NULL) and ends the request. */

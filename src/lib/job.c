@@ -118,8 +118,7 @@ static size_t redact(tl__job_t *j, char stream, const char *line, size_t len,
     return n;
 }
 
-int tl__job_log_line(tl__job_t *j, char stream, const char *raw,
-                     size_t raw_len)
+int tl__job_log_line(tl__job_t *j, char stream, const char *raw, size_t raw_len)
 {
     char line[TL__LOG_LINE_MAX + 256];
     size_t len = redact(j, stream, raw, raw_len, line, sizeof(line));
@@ -237,8 +236,8 @@ static void arm_timeout(tl__job_t *j)
         j->timeout_ev = evtimer_new(j->m->base, on_timeout, j);
     if (!j->timeout_ev)
         return;
-    int64_t left = (int64_t)(t->timeout_s * 1000) -
-                   tl__task_elapsed_ms(t, tl__now_ms());
+    int64_t left =
+        (int64_t)(t->timeout_s * 1000) - tl__task_elapsed_ms(t, tl__now_ms());
     if (left < 0)
         left = 0;
     struct timeval tv = {left / 1000, (left % 1000) * 1000};
@@ -268,8 +267,8 @@ static int spawn(tl__job_t *j, char *err, size_t errlen)
         return TL_ENOMEM;
     }
     tl__spawn_t spec = {j->task->argv, j->task->cwd, envp};
-    int rc = tl__proc_spawn(j->m->base, &spec, on_output, j, &j->proc, err,
-                            errlen);
+    int rc =
+        tl__proc_spawn(j->m->base, &spec, on_output, j, &j->proc, err, errlen);
     free(envp[0]);
     free(envp);
     return rc;
@@ -538,8 +537,7 @@ void tl__job_function_returned(tl__job_t *j, int rc, const char *err)
         evtimer_del(j->timeout_ev);
     char why[128];
     if (j->timed_out) {
-        snprintf(why, sizeof(why), "timed out after %gs",
-                 j->task->timeout_s);
+        snprintf(why, sizeof(why), "timed out after %gs", j->task->timeout_s);
         err = why;
     }
     attempt_over(j, rc || j->timed_out ? err : NULL);

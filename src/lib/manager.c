@@ -21,7 +21,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 int tl__mgr_error(tl_manager_t *m, int rc, const char *fmt, ...)
 {
     va_list ap;
@@ -38,8 +37,7 @@ const char *tl_manager_errmsg(const tl_manager_t *m)
 
 static int store_error(tl_manager_t *m, int rc)
 {
-    return tl__mgr_error(m, rc, "store: %s",
-                         m->store->ops->errmsg(m->store));
+    return tl__mgr_error(m, rc, "store: %s", m->store->ops->errmsg(m->store));
 }
 
 /* ---- the turn's transaction ------------------------------------------- */
@@ -243,8 +241,7 @@ static void end_turn(tl_manager_t *m)
 
 /* ---- events ----------------------------------------------------------- */
 
-void tl__mgr_emit(tl_manager_t *m, const char *type, int64_t id,
-                  json_t *data)
+void tl__mgr_emit(tl_manager_t *m, const char *type, int64_t id, json_t *data)
 {
     m->event_seq++;
     if (!m->subs || !data) {
@@ -323,8 +320,8 @@ static int lock_data_dir(tl_manager_t *m)
         return tl__mgr_error(m, TL_EIO, "cannot open %s: %s", path,
                              strerror(errno));
     if (flock(m->lock_fd, LOCK_EX | LOCK_NB) != 0)
-        return tl__mgr_error(m, TL_EBUSY,
-                             "another daemon is serving %s", m->data_dir);
+        return tl__mgr_error(m, TL_EBUSY, "another daemon is serving %s",
+                             m->data_dir);
     return 0;
 }
 
@@ -371,8 +368,9 @@ static void interrupt(tl__job_t *j, int64_t now)
     tl_task_t *t = j->task;
     /* A crashed daemon's commands are still running, orphaned: stop them. */
     if (t->pid && !j->proc && tl__proc_kill_stale(t->pid, t->pid_start))
-        fprintf(stderr, "tasklight: stopped the leftover processes of task "
-                        "%lld (pid %d)\n",
+        fprintf(stderr,
+                "tasklight: stopped the leftover processes of task "
+                "%lld (pid %d)\n",
                 (long long)t->id, t->pid);
     t->pid = 0;
     t->pid_start = 0;
@@ -451,8 +449,8 @@ static int make_stop_pipe(tl_manager_t *m)
 {
     if (pipe2(m->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return TL_EIO;
-    m->stop_ev = event_new(m->base, m->stop_pipe[0], EV_READ | EV_PERSIST,
-                           on_stop, m);
+    m->stop_ev =
+        event_new(m->base, m->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, m);
     if (!m->stop_ev)
         return TL_ENOMEM;
     return event_add(m->stop_ev, NULL) ? TL_EIO : 0;
@@ -502,8 +500,8 @@ static int set_paths(tl_manager_t *m, const char *data_dir)
     if (!m->data_dir || !m->logs_dir || !m->node)
         return TL_ENOMEM;
     if (tl__mkdir_p(m->data_dir) || tl__mkdir_p(m->logs_dir))
-        return tl__mgr_error(m, TL_EIO, "cannot create %s: %s",
-                             m->logs_dir, strerror(errno));
+        return tl__mgr_error(m, TL_EIO, "cannot create %s: %s", m->logs_dir,
+                             strerror(errno));
     return 0;
 }
 

@@ -37,9 +37,9 @@ typedef struct tl__kind_history tl__kind_history_t;
 
 typedef struct tl__group {
     char *name;
-    int parallel; /* 0: unlimited */
+    int parallel;    /* 0: unlimited */
     bool configured; /* the limit was set by someone, not defaulted */
-    int running;  /* jobs holding a slot */
+    int running;     /* jobs holding a slot */
     tl__queue_t queue;
     struct tl__group *next;
 } tl__group_t;
@@ -57,7 +57,7 @@ typedef struct tl__job {
     bool holds_slot;
     bool cancelling; /* final state already set to cancelled */
     bool timed_out;
-    bool dirty;                /* must be written at commit */
+    bool dirty; /* must be written at commit */
     struct tl__job *dirty_next;
     struct event *beat_ev;     /* tracked: heartbeat deadline */
     struct event *progress_ev; /* a coalesced task.progress to send */
@@ -77,11 +77,11 @@ typedef struct tl__job {
 typedef struct tl__report {
     bool has_progress, has_current, has_total, has_unit, has_message;
     double progress, current, total; /* NAN: null */
-    const char *unit, *message;       /* NULL: null */
-    json_t *metadata;                 /* merged; NULL: untouched */
-    int state;                        /* a tl_state_t, or -1 */
-    json_t *result;                   /* NULL: untouched */
-    const char *error;                /* NULL: untouched */
+    const char *unit, *message;      /* NULL: null */
+    json_t *metadata;                /* merged; NULL: untouched */
+    int state;                       /* a tl_state_t, or -1 */
+    json_t *result;                  /* NULL: untouched */
+    const char *error;               /* NULL: untouched */
 } tl__report_t;
 
 typedef void (*tl__after_commit_fn)(void *ud, int rc);
@@ -110,8 +110,8 @@ struct tl_manager {
     tl_manager_options_t opts;
     char *data_dir;
     char *logs_dir;
-    char *node;        /* "host:pid": this daemon, as tasks record it */
-    char **extra_env;  /* TASKLIGHT_SOCKET=..., TASKLIGHT_URL=... */
+    char *node;       /* "host:pid": this daemon, as tasks record it */
+    char **extra_env; /* TASKLIGHT_SOCKET=..., TASKLIGHT_URL=... */
     int lock_fd;
     tl__map_t jobs; /* id -> job, for tasks not yet final (and dying) */
     tl__map_t pids; /* pid -> job */
@@ -128,16 +128,16 @@ struct tl_manager {
     uint64_t next_sub;
     uint64_t event_seq;
     bool closing;
-    bool draining; /* shutting down: nothing new starts */
-    tl__idvec_t unsaved;       /* jobs with progress ticks not yet stored */
-    tl__idvec_t batch;         /* jobs written in the open transaction */
-    tl__idvec_t created;       /* tasks inserted in the open transaction */
-    struct event *retry_ev;    /* a failed commit is tried again */
+    bool draining;          /* shutting down: nothing new starts */
+    tl__idvec_t unsaved;    /* jobs with progress ticks not yet stored */
+    tl__idvec_t batch;      /* jobs written in the open transaction */
+    tl__idvec_t created;    /* tasks inserted in the open transaction */
+    struct event *retry_ev; /* a failed commit is tried again */
     tl__kind_history_t *history;
     tl__pool_t *pool; /* worker threads for function tasks, made on need */
     tl__redactor_t *redactor;
     int workers;
-    struct event *save_ev;     /* stores them, a few times a second */
+    struct event *save_ev; /* stores them, a few times a second */
     char errmsg[512];
 };
 
@@ -223,8 +223,7 @@ void tl__job_reaped(tl__job_t *j, int wstatus);
 /* The job's function returned rc (err: its error text, or NULL). */
 void tl__job_function_returned(tl__job_t *j, int rc, const char *err);
 /* Stores a log line of the job's task and emits task.log. */
-int tl__job_log_line(tl__job_t *j, char stream, const char *line,
-                     size_t len);
+int tl__job_log_line(tl__job_t *j, char stream, const char *line, size_t len);
 /* Forgets the job if its task is final and nothing of it runs. */
 void tl__job_release_if_done(tl__job_t *j);
 

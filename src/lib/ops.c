@@ -208,8 +208,8 @@ static json_t *page_json(tl_manager_t *m, tl_task_t **ts, size_t n)
 
 int tl__mgr_list_json(tl_manager_t *m, const tl_filter_t *f, json_t **out)
 {
-    tl__store_filter_t sf = {f->state, f->kind, f->group, f->text, f->limit,
-                             f->cursor};
+    tl__store_filter_t sf = {f->state, f->kind,  f->group,
+                             f->text,  f->limit, f->cursor};
     if (sf.limit <= 0)
         sf.limit = 100;
     if (sf.limit > 1000)
@@ -273,8 +273,7 @@ static int active_job(tl_manager_t *m, int64_t id, const char *action,
 
 typedef int (*job_action_fn)(tl__job_t *j);
 
-static int act(tl_manager_t *m, int64_t id, const char *name,
-               job_action_fn fn)
+static int act(tl_manager_t *m, int64_t id, const char *name, job_action_fn fn)
 {
     tl__job_t *j;
     int rc = active_job(m, id, name, &j);
@@ -285,8 +284,8 @@ static int act(tl_manager_t *m, int64_t id, const char *name,
     if (rc == TL_ECONFLICT)
         return conflict(m, id, name, was);
     if (rc)
-        return tl__mgr_error(m, rc, "task %lld: %s failed: %s",
-                             (long long)id, name, tl_strerror(rc));
+        return tl__mgr_error(m, rc, "task %lld: %s failed: %s", (long long)id,
+                             name, tl_strerror(rc));
     return 0;
 }
 
@@ -309,10 +308,10 @@ int tl_task_retry(tl_manager_t *m, int64_t id)
 {
     tl__job_t *j = job_of(m, id);
     if (j)
-        return j->proc ? tl__mgr_error(m, TL_ECONFLICT,
-                                       "task %lld is still stopping",
-                                       (long long)id)
-                       : conflict(m, id, "retry", j->task->state);
+        return j->proc
+                   ? tl__mgr_error(m, TL_ECONFLICT,
+                                   "task %lld is still stopping", (long long)id)
+                   : conflict(m, id, "retry", j->task->state);
     tl_task_t *t;
     int rc = load(m, id, &t);
     if (rc)
@@ -345,8 +344,8 @@ int tl_task_remove(tl_manager_t *m, int64_t id)
     tl_state_t st = j ? j->task->state : TL_STATE_COMPLETED;
     if (st == TL_STATE_RUNNING || st == TL_STATE_PAUSED)
         return tl__mgr_error(m, TL_ECONFLICT,
-                             "task %lld is %s: cancel it first",
-                             (long long)id, tl_state_name(st));
+                             "task %lld is %s: cancel it first", (long long)id,
+                             tl_state_name(st));
     int rc = tl__mgr_begin(m);
     rc = rc ? rc : flush(m);
     rc = rc ? rc : m->store->ops->delete_task(m->store, id);
@@ -372,8 +371,7 @@ int tl_task_remove(tl_manager_t *m, int64_t id)
 
 /* ---- edits -------------------------------------------------------------- */
 
-static int requeue_job(tl__job_t *j, const int64_t *priority,
-                       const char *group)
+static int requeue_job(tl__job_t *j, const int64_t *priority, const char *group)
 {
     tl_task_t *t = j->task;
     if (t->state != TL_STATE_QUEUED)
@@ -426,8 +424,7 @@ int tl_task_requeue(tl_manager_t *m, int64_t id, const int64_t *priority,
     return tl__mgr_patch(m, id, NULL, NULL, priority, group);
 }
 
-int tl_task_wait(tl_manager_t *m, int64_t id, double timeout_s,
-                 tl_task_t **out)
+int tl_task_wait(tl_manager_t *m, int64_t id, double timeout_s, tl_task_t **out)
 {
     int64_t deadline =
         timeout_s > 0 ? tl__mono_ms() + (int64_t)(timeout_s * 1000) : 0;
@@ -455,7 +452,8 @@ int tl_task_wait(tl_manager_t *m, int64_t id, double timeout_s,
     }
 }
 
-/* ---- groups, cleaning, logs ----------------------------------------------- */
+/* ---- groups, cleaning, logs -----------------------------------------------
+ */
 
 int tl_group_set_parallel(tl_manager_t *m, const char *group, int parallel)
 {
@@ -479,10 +477,10 @@ int tl__mgr_groups_json(tl_manager_t *m, json_t **out)
 {
     json_t *a = json_array();
     for (tl__group_t *g = m->groups; a && g; g = g->next)
-        json_array_append_new(
-            a, json_pack("{s:s, s:i, s:i, s:I}", "name", g->name, "parallel",
-                         g->parallel, "running", g->running, "queued",
-                         (json_int_t)g->queue.len));
+        json_array_append_new(a, json_pack("{s:s, s:i, s:i, s:I}", "name",
+                                           g->name, "parallel", g->parallel,
+                                           "running", g->running, "queued",
+                                           (json_int_t)g->queue.len));
     *out = a ? json_pack("{s:o}", "groups", a) : NULL;
     return *out ? 0 : TL_ENOMEM;
 }
@@ -540,8 +538,8 @@ int tl__mgr_logs_json(tl_manager_t *m, int64_t id, long tail, long from,
     }
     char *buf = NULL;
     size_t len = 0;
-    int rc = tl__tasklog_read_tail(m->logs_dir, id, from >= 0 ? 0 : tail,
-                                   &buf, &len);
+    int rc = tl__tasklog_read_tail(m->logs_dir, id, from >= 0 ? 0 : tail, &buf,
+                                   &len);
     if (rc)
         return tl__mgr_error(m, rc, "cannot read the log of task %lld",
                              (long long)id);
@@ -677,8 +675,7 @@ static void cancel_everything(tl_manager_t *m)
     }
 }
 
-void tl_manager_shutdown(tl_manager_t *m, int cancel_running,
-                         double timeout_s)
+void tl_manager_shutdown(tl_manager_t *m, int cancel_running, double timeout_s)
 {
     if (!m)
         return;
@@ -690,7 +687,8 @@ void tl_manager_shutdown(tl_manager_t *m, int cancel_running,
     for (;;) {
         bool busy = false;
         for (size_t i = 0; i < m->jobs.cap && !busy; i++) {
-            tl__job_t *j = m->jobs.keys[i] == INT64_MIN ? NULL : m->jobs.vals[i];
+            tl__job_t *j =
+                m->jobs.keys[i] == INT64_MIN ? NULL : m->jobs.vals[i];
             busy = j && (j->proc || j->fctx);
         }
         if (!busy || (deadline && tl__mono_ms() >= deadline))

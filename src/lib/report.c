@@ -25,7 +25,8 @@
 #define SAVE_INTERVAL_MS 250
 #define MAX_SUBSTEPS 10000
 
-/* ---- ETA ------------------------------------------------------------------ */
+/* ---- ETA ------------------------------------------------------------------
+ */
 
 void tl__job_observe_progress(tl__job_t *j)
 {
@@ -220,11 +221,11 @@ static tl__job_t *running_job(tl_manager_t *m, int64_t id, int *rc)
     }
     tl_task_t *t = NULL;
     if (j) {
-        *rc = tl__mgr_error(m, TL_ECONFLICT, "task %lld is %s",
-                            (long long)id, tl_state_name(j->task->state));
+        *rc = tl__mgr_error(m, TL_ECONFLICT, "task %lld is %s", (long long)id,
+                            tl_state_name(j->task->state));
     } else if (m->store->ops->load_task(m->store, id, &t) == 0) {
-        *rc = tl__mgr_error(m, TL_ECONFLICT, "task %lld is %s",
-                            (long long)id, tl_state_name(t->state));
+        *rc = tl__mgr_error(m, TL_ECONFLICT, "task %lld is %s", (long long)id,
+                            tl_state_name(t->state));
         tl_task_free(t);
     } else {
         *rc = tl__mgr_error(m, TL_ENOTFOUND, "task %lld does not exist",
@@ -313,10 +314,9 @@ static int apply_end(tl__job_t *j, const tl__report_t *r)
                              t->source == TL_SOURCE_COMMAND ? "command"
                                                             : "function");
     if (!tl__state_transition_ok(t->state, r->state))
-        return tl__mgr_error(j->m, TL_ECONFLICT,
-                             "task %lld: cannot go from %s to %s",
-                             (long long)t->id, tl_state_name(t->state),
-                             tl_state_name(r->state));
+        return tl__mgr_error(
+            j->m, TL_ECONFLICT, "task %lld: cannot go from %s to %s",
+            (long long)t->id, tl_state_name(t->state), tl_state_name(r->state));
     /* pause_requested stands while the task is paused: a resume request
      * clears it, and that is what the paused reporter waits to see. */
     if (r->state == TL_STATE_PAUSED) {
@@ -358,7 +358,8 @@ int tl__mgr_report(tl_manager_t *m, int64_t id, const tl__report_t *r,
     return 0;
 }
 
-/* ---- logs ----------------------------------------------------------------- */
+/* ---- logs -----------------------------------------------------------------
+ */
 
 int tl__mgr_append_logs(tl_manager_t *m, int64_t id, char stream,
                         const json_t *lines, size_t *appended)
@@ -386,7 +387,8 @@ int tl__mgr_append_logs(tl_manager_t *m, int64_t id, char stream,
     return 0;
 }
 
-/* ---- substeps --------------------------------------------------------------- */
+/* ---- substeps ---------------------------------------------------------------
+ */
 
 static json_t *find_substep(json_t *substeps, const char *sid)
 {
@@ -418,8 +420,7 @@ static bool substep_final(const char *state)
  * caller) to substep s, stamping started_at / finished_at. */
 static int apply_substep(json_t *s, json_t *body)
 {
-    static const char *const fields[] = {"name", "state", "progress",
-                                         "error"};
+    static const char *const fields[] = {"name", "state", "progress", "error"};
     for (size_t i = 0; i < 4; i++) {
         json_t *v = json_object_get(body, fields[i]);
         if (v && json_object_set(s, fields[i], v))
@@ -446,8 +447,7 @@ static void substep_changed(tl__job_t *j)
     tl__job_heartbeat(j);
 }
 
-int tl__mgr_substep_add(tl_manager_t *m, int64_t id, json_t *body,
-                        json_t **out)
+int tl__mgr_substep_add(tl_manager_t *m, int64_t id, json_t *body, json_t **out)
 {
     int rc;
     tl__job_t *j = running_job(m, id, &rc);
@@ -464,13 +464,12 @@ int tl__mgr_substep_add(tl_manager_t *m, int64_t id, json_t *body,
         sid = made;
     }
     if (find_substep(steps, sid))
-        return tl__mgr_error(m, TL_ECONFLICT, "substep %s exists already",
-                             sid);
+        return tl__mgr_error(m, TL_ECONFLICT, "substep %s exists already", sid);
     if ((rc = tl__mgr_begin(m)))
         return rc;
     json_t *s = json_pack("{s:s, s:s, s:s, s:n, s:n, s:n, s:n}", "id", sid,
-                          "name", sid, "state", "running", "progress",
-                          "error", "started_at", "finished_at");
+                          "name", sid, "state", "running", "progress", "error",
+                          "started_at", "finished_at");
     if (!s || apply_substep(s, body) || json_array_append_new(steps, s))
         return tl__mgr_error(m, TL_ENOMEM, "out of memory");
     substep_changed(j);
@@ -487,9 +486,8 @@ int tl__mgr_substep_update(tl_manager_t *m, int64_t id, const char *sid,
         return rc;
     json_t *s = find_substep(j->task->substeps, sid);
     if (!s)
-        return tl__mgr_error(m, TL_ENOTFOUND,
-                             "task %lld has no substep %.64s", (long long)id,
-                             sid);
+        return tl__mgr_error(m, TL_ENOTFOUND, "task %lld has no substep %.64s",
+                             (long long)id, sid);
     if ((rc = tl__mgr_begin(m)))
         return rc;
     if (apply_substep(s, body))

@@ -86,8 +86,7 @@ typedef struct tl__store_ops {
      * in use; delete: TL_ENOTFOUND. Both commit with the turn. */
     int (*load_tokens)(tl__store_t *s,
                        void (*cb)(const char *name, const char *secret,
-                                  const char *role, int64_t created,
-                                  void *ud),
+                                  const char *role, int64_t created, void *ud),
                        void *ud);
     int (*put_token)(tl__store_t *s, const char *name, const char *secret,
                      const char *role, int64_t created);

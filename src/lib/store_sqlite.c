@@ -154,8 +154,8 @@ enum col {
     "priority, progress, current, total, unit, message, error, metadata, "     \
     "substeps, result, exit_code, attempt, max_retries, timeout_s, argv, "     \
     "cwd, env, cancel_requested, created_at, started_at, finished_at, "        \
-    "updated_at, run_after, paused_ms, paused_at, pid, pid_start, "          \
-    "heartbeat_timeout_s, pause_requested, progress_parse, progress_regex, "  \
+    "updated_at, run_after, paused_ms, paused_at, pid, pid_start, "            \
+    "heartbeat_timeout_s, pause_requested, progress_parse, progress_regex, "   \
     "node"
 
 #define ACTIVE_STATES "('queued', 'running', 'paused')"
@@ -609,8 +609,8 @@ static int bind_task(sqlite3_stmt *st, const tl_task_t *t,
     rc |= sqlite3_bind_int64(st, C_PAUSED_AT, t->paused_at);
     rc |= sqlite3_bind_int64(st, C_PID, t->pid);
     rc |= sqlite3_bind_int64(st, C_PID_START, t->pid_start);
-    rc |= sqlite3_bind_double(st, C_HEARTBEAT_TIMEOUT_S,
-                              t->heartbeat_timeout_s);
+    rc |=
+        sqlite3_bind_double(st, C_HEARTBEAT_TIMEOUT_S, t->heartbeat_timeout_s);
     rc |= sqlite3_bind_int(st, C_PAUSE_REQUESTED, t->pause_requested);
     rc |= sqlite3_bind_int(st, C_PROGRESS_PARSE, t->progress_parse);
     rc |= t->progress_regex

@@ -23,8 +23,8 @@ static const char *const source_names[] = {"command", "tracked", "function"};
 
 /* allowed[from][to] */
 static const bool allowed[TL_STATE__COUNT][TL_STATE__COUNT] = {
-    [TL_STATE_QUEUED] = {[TL_STATE_RUNNING] = true,
-                         [TL_STATE_CANCELLED] = true},
+    [TL_STATE_QUEUED] =
+        {[TL_STATE_RUNNING] = true, [TL_STATE_CANCELLED] = true},
     [TL_STATE_RUNNING] = {[TL_STATE_PAUSED] = true,
                           [TL_STATE_COMPLETED] = true,
                           [TL_STATE_FAILED] = true,
@@ -232,8 +232,8 @@ json_t *tl__task_to_json(const tl_task_t *t, int64_t now)
     rc |= json_object_set_new(o, "state", json_string(state_names[t->state]));
     rc |= json_object_set_new(o, "priority", json_integer(t->priority));
     rc |= json_object_set_new(o, "group", str_or_null(t->group));
-    rc |= json_object_set_new(o, "source",
-                              json_string(source_names[t->source]));
+    rc |=
+        json_object_set_new(o, "source", json_string(source_names[t->source]));
     rc |= json_object_set_new(o, "progress", num_or_null(t->progress));
     rc |= json_object_set_new(o, "current", num_or_null(t->current));
     rc |= json_object_set_new(o, "total", num_or_null(t->total));
@@ -249,9 +249,9 @@ json_t *tl__task_to_json(const tl_task_t *t, int64_t now)
                                   : json_integer(t->exit_code));
     rc |= json_object_set_new(o, "attempt", json_integer(t->attempt));
     rc |= json_object_set_new(o, "max_retries", json_integer(t->max_retries));
-    rc |= json_object_set_new(o, "timeout_s", t->timeout_s > 0
-                                                  ? json_real(t->timeout_s)
-                                                  : json_null());
+    rc |= json_object_set_new(o, "timeout_s",
+                              t->timeout_s > 0 ? json_real(t->timeout_s)
+                                               : json_null());
     rc |= json_object_set_new(o, "command", command_json(t));
     rc |= json_object_set_new(o, "owner", str_or_null(t->owner));
     rc |= json_object_set_new(o, "node", str_or_null(t->node));
@@ -270,9 +270,8 @@ json_t *tl__task_to_json(const tl_task_t *t, int64_t now)
     rc |= json_object_set_new(o, "finished_at", time_or_null(t->finished_at));
     rc |= json_object_set_new(o, "updated_at", time_or_null(t->updated_at));
     rc |= json_object_set_new(o, "run_after", time_or_null(t->run_after));
-    rc |= json_object_set_new(o, "elapsed_s",
-                              t->started_at ? json_real(elapsed_s)
-                                            : json_null());
+    rc |= json_object_set_new(
+        o, "elapsed_s", t->started_at ? json_real(elapsed_s) : json_null());
     rc |= json_object_set_new(o, "eta_s", eta);
     rc |= json_object_set_new(o, "estimated_total_s", est_total);
     if (rc) {

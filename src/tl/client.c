@@ -236,7 +236,8 @@ static int parse(conn_t *c, const char *p, size_t n)
     return c->state == P_DONE;
 }
 
-/* ---- connections ---------------------------------------------------------- */
+/* ---- connections ----------------------------------------------------------
+ */
 
 static int64_t mono_ms(void)
 {
@@ -285,8 +286,8 @@ static int send_request(int fd, const char *method, const char *path,
                         const char *body, int streaming)
 {
     size_t blen = body ? strlen(body) : 0;
-    int has_body = body || !strcmp(method, "POST") ||
-                   !strcmp(method, "PUT") || !strcmp(method, "PATCH");
+    int has_body = body || !strcmp(method, "POST") || !strcmp(method, "PUT") ||
+                   !strcmp(method, "PATCH");
     char length[64] = "";
     if (has_body)
         snprintf(length, sizeof(length), "Content-Length: %zu\r\n", blen);
@@ -424,8 +425,8 @@ static int perform(cli_t *cli, const char *method, const char *path,
         conn_start(&c, fd, t);
         int r = send_request(fd, method, path, body, t->streaming);
         r = r ? -1 : exchange(&c, deadline);
-        int keep = r == 1 && !c.server_closes && c.state == P_DONE &&
-                   !t->streaming;
+        int keep =
+            r == 1 && !c.server_closes && c.state == P_DONE && !t->streaming;
         if (keep)
             *kept = fd;
         else
@@ -518,7 +519,8 @@ int cli_stream(cli_t *cli, const char *path, double timeout_s, cli_event_cb cb,
     return rc;
 }
 
-/* ---- feeds: streams read from a UI loop with poll(2) ------------------------ */
+/* ---- feeds: streams read from a UI loop with poll(2) ------------------------
+ */
 
 struct cli_feed {
     conn_t c;
@@ -555,8 +557,9 @@ static void feed_end(cli_t *cli, cli_feed_t *f, int r)
     if (f->c.fd >= 0)
         close(f->c.fd);
     f->c.fd = -1;
-    f->rc = r == 1 || (r == -1 && f->t.stopped) ? finish(&f->t)
-                                                 : transport_error(cli, &f->t, 0);
+    f->rc = r == 1 || (r == -1 && f->t.stopped)
+                ? finish(&f->t)
+                : transport_error(cli, &f->t, 0);
 }
 
 cli_feed_t *cli_feed_open(cli_feeds_t *fs, const char *path, cli_event_cb cb,

@@ -21,11 +21,10 @@ static const char usage[] =
 
 enum { OPT_JSON = CLI_OPT_FIRST_LOCAL, OPT_READ_ONLY, OPT_ROLE };
 
-static int token_add(cli_t *cli, const char *name, const char *role,
-                     int json)
+static int token_add(cli_t *cli, const char *name, const char *role, int json)
 {
-    json_t *body = cli_xcheck(json_pack("{ss, ss}", "name", name, "role",
-                                        role)),
+    json_t *body =
+               cli_xcheck(json_pack("{ss, ss}", "name", name, "role", role)),
            *out = NULL;
     int rc = cli_call(cli, "POST", "/api/tokens", body, &out);
     json_decref(body);
@@ -104,7 +103,7 @@ int cmd_token(cli_t *cli, int argc, char **argv)
         return token_ls(cli, json);
     if (what && strcmp(what, "rm") == 0 && left == 1)
         return token_rm(cli, argv[optind + 1]);
-    return cli_usage_error(usage, what ? "bad use of 'tl token %s'"
-                                       : "say add, ls or rm",
-                           what ? what : "");
+    return cli_usage_error(
+        usage, what ? "bad use of 'tl token %s'" : "say add, ls or rm",
+        what ? what : "");
 }

@@ -169,9 +169,8 @@ static void test_priority_among_queued(void **state)
     tl_manager_run_once(m, 1);
     atomic_store(&order_len, 0);
     for (int i = 0; i < 3; i++) {
-        tl_function_t f = {.fn = record,
-                           .arg = (void *)(intptr_t)i,
-                           .priority = i};
+        tl_function_t f = {
+            .fn = record, .arg = (void *)(intptr_t)i, .priority = i};
         assert_int_equal(tl_submit_function(m, &f, NULL), 0);
     }
     assert_int_equal(tl_task_cancel(m, b), 0);
@@ -207,8 +206,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeout_cancels_cooperatively,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cancel_and_pause, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_and_pause, setup, teardown),
         cmocka_unit_test_setup_teardown(test_priority_among_queued, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_free_arg_once, setup, teardown),

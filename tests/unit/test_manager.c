@@ -63,17 +63,12 @@ static void test_transitions(void **state)
     assert_true(tl__state_transition_ok(TL_STATE_RUNNING, TL_STATE_PAUSED));
     assert_true(tl__state_transition_ok(TL_STATE_PAUSED, TL_STATE_RUNNING));
     assert_true(tl__state_transition_ok(TL_STATE_FAILED, TL_STATE_QUEUED));
-    assert_true(
-        tl__state_transition_ok(TL_STATE_CANCELLED, TL_STATE_QUEUED));
-    assert_false(
-        tl__state_transition_ok(TL_STATE_QUEUED, TL_STATE_COMPLETED));
+    assert_true(tl__state_transition_ok(TL_STATE_CANCELLED, TL_STATE_QUEUED));
+    assert_false(tl__state_transition_ok(TL_STATE_QUEUED, TL_STATE_COMPLETED));
     assert_false(tl__state_transition_ok(TL_STATE_QUEUED, TL_STATE_PAUSED));
-    assert_false(
-        tl__state_transition_ok(TL_STATE_COMPLETED, TL_STATE_QUEUED));
-    assert_false(
-        tl__state_transition_ok(TL_STATE_COMPLETED, TL_STATE_RUNNING));
-    assert_false(
-        tl__state_transition_ok(TL_STATE_CANCELLED, TL_STATE_RUNNING));
+    assert_false(tl__state_transition_ok(TL_STATE_COMPLETED, TL_STATE_QUEUED));
+    assert_false(tl__state_transition_ok(TL_STATE_COMPLETED, TL_STATE_RUNNING));
+    assert_false(tl__state_transition_ok(TL_STATE_CANCELLED, TL_STATE_RUNNING));
     for (int s = 0; s < TL_STATE__COUNT; s++)
         assert_false(tl__state_transition_ok((tl_state_t)s, (tl_state_t)s));
 }
@@ -110,7 +105,7 @@ static void test_illegal_changes(void **state)
     int64_t a = submit(m, "g", 0, block);
     int64_t b = submit(m, "g", 0, block);
     tl_manager_run_once(m, 1);
-    assert_int_equal(tl_task_pause(m, b), TL_ECONFLICT); /* queued */
+    assert_int_equal(tl_task_pause(m, b), TL_ECONFLICT);  /* queued */
     assert_int_equal(tl_task_resume(m, a), TL_ECONFLICT); /* running */
     assert_int_equal(tl_task_retry(m, a), TL_ECONFLICT);
     assert_int_equal(tl_task_remove(m, a), TL_ECONFLICT);
@@ -198,12 +193,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transitions),
         cmocka_unit_test_setup_teardown(test_priority_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_illegal_changes, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_illegal_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_codes_and_retries, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_restart_recovery, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_restart_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_manager_refused, setup,
                                         teardown),
     };

@@ -588,9 +588,9 @@ static void test_tokens(void **state)
 {
     struct fx *f = *state;
     int n = 0;
-    assert_int_equal(ops->put_token(f->s, "ci", "s3cr3t-0123456789abcdef",
-                                    "read-only", 42),
-                     0);
+    assert_int_equal(
+        ops->put_token(f->s, "ci", "s3cr3t-0123456789abcdef", "read-only", 42),
+        0);
     assert_int_equal(ops->put_token(f->s, "ci", "other", "admin", 43),
                      TL_ECONFLICT);
     assert_int_equal(ops->load_tokens(f->s, token_cb, &n), 0);
