@@ -266,4 +266,4 @@ fuzz: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-smoke: fuzz-build
-	tests/fuzz/run.sh $(FUZZ_BUILD) 10 $(FUZZ_TARGETS)
+	FUZZ_FRESH=1 tests/fuzz/run.sh $(FUZZ_BUILD) 10 $(FUZZ_TARGETS)

@@ -104,7 +104,7 @@ typedef struct conn {
     /* lifecycle state */
     long task_id;
     int step;
-    int done;        /* this connection will send nothing more */
+    int done;         /* this connection will send nothing more */
     int server_close; /* the last reply said Connection: close */
 } conn_t;
 
@@ -230,8 +230,9 @@ static size_t build(char *buf, const char *method, const char *path,
                      "Content-Length: %zu\r\n\r\n%s",
                      method, path, auth, strlen(body), body);
     else
-        n = snprintf(buf, REQ_MAX, "%s %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n",
-                     method, path, auth);
+        n = snprintf(buf, REQ_MAX,
+                     "%s %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n", method,
+                     path, auth);
     if (n < 0 || n >= REQ_MAX)
         die("request too large");
     return (size_t)n;
@@ -424,6 +425,12 @@ static void on_reply(conn_t *c, int status, const char *body, size_t len)
 
 static void queue_requests(conn_t *c)
 {
+    /* Keep only unsent bytes: at most depth requests fit in the buffer. */
+    if (c->out_off) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
     while (!c->done && c->inflight < o.depth) {
         size_t n = next_request(c, c->out + c->out_len);
         if (!n) {
@@ -721,12 +728,13 @@ static void mode_ready(void)
 
 static void usage(void)
 {
-    fputs("usage: loadgen (--unix PATH | --tcp 127.0.0.1:PORT --token-file F)\n"
-          "  --mode create|lifecycle|progress|get|start|spawn|ready [--count N]\n"
-          "  [--conns C] [--depth D] [--updates U] [--path P] [--argv JSON]\n"
-          "  [--stamp BIN --fifo PATH] [--pause-ms MS] [--timeout S]\n"
-          "  [--dump FILE]\n",
-          stderr);
+    fputs(
+        "usage: loadgen (--unix PATH | --tcp 127.0.0.1:PORT --token-file F)\n"
+        "  --mode create|lifecycle|progress|get|start|spawn|ready [--count N]\n"
+        "  [--conns C] [--depth D] [--updates U] [--path P] [--argv JSON]\n"
+        "  [--stamp BIN --fifo PATH] [--pause-ms MS] [--timeout S]\n"
+        "  [--dump FILE]\n",
+        stderr);
     exit(2);
 }
 
@@ -838,8 +846,8 @@ int main(int argc, char **argv)
     if (o.mode == M_PROGRESS) {
         char path[64];
         snprintf(path, sizeof(path), "/api/tasks/%ld", progress_task);
-        roundtrip(&conns[0], "PATCH", path, "{\"state\":\"completed\"}",
-                  NULL, 0);
+        roundtrip(&conns[0], "PATCH", path, "{\"state\":\"completed\"}", NULL,
+                  0);
     }
     qsort(lat, nlat, sizeof(*lat), cmp_double);
     if (o.dump) {
@@ -859,11 +867,11 @@ int main(int argc, char **argv)
         unit = "task";
     }
     printf("{\"mode\":\"%s\",\"count\":%ld,\"requests\":%ld,\"errors\":%ld,"
-           "\"reconnects\":%ld,\"seconds\":%.6f,\"rate\":%.2f,\"unit\":\"%s\",\"req_per_s\":%.2f,"
+           "\"reconnects\":%ld,\"seconds\":%.6f,\"rate\":%.2f,\"unit\":\"%s\","
+           "\"req_per_s\":%.2f,"
            "\"p50_ms\":%.4f,\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f}\n",
-           mode_names[o.mode],
-           o.count, completed_reqs, errors, reconnects, secs, rate_units / secs, unit,
-           completed_reqs / secs, pct(50), pct(90), pct(99),
-           nlat ? lat[nlat - 1] * 1000.0 : 0.0);
+           mode_names[o.mode], o.count, completed_reqs, errors, reconnects,
+           secs, rate_units / secs, unit, completed_reqs / secs, pct(50),
+           pct(90), pct(99), nlat ? lat[nlat - 1] * 1000.0 : 0.0);
     return errors ? 1 : 0;
 }

@@ -97,6 +97,7 @@ struct tl_server {
     struct evbuffer *scratch; /* frames on their way to one client */
     int64_t started_mono_ms;
     tl__auth_t auth;
+    tl__map_t deadlines; /* bufferevent -> deadline_t */
     bool multi_user;
     double http_timeout_s;
 };
@@ -552,9 +553,12 @@ static const char *refuse_shape(struct evhttp_request *req)
     return NULL;
 }
 
+static void deadline_met(tl_server_t *s, struct evhttp_request *req);
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     door_t *door = arg;
+    deadline_met(door->server, req);
     tl__http_req_t r = {.req = req,
                         .server = door->server,
                         .m = door->server->m,
@@ -1213,6 +1217,87 @@ void tl__sse_live(tl_server_t *s, tl__metrics_live_t *live)
 
 /* ---- listeners ---------------------------------------------------------- */
 
+/* ---- a deadline for the first request (slow clients) ------------------- */
+
+/* evhttp's timeout is an idle timeout, restarted by every byte: a client
+ * that sends a byte a second (slow loris) would hold its connection for
+ * ever. Each connection therefore gets a deadline for its first request:
+ * if no whole request has arrived by then, its socket is shut down and
+ * evhttp cleans up as for any closed peer. The bufferevent is referenced
+ * until the deadline is settled, so it is never touched after a free. */
+typedef struct deadline {
+    tl_server_t *server;
+    struct bufferevent *bev;
+    struct event *timer;
+} deadline_t;
+
+static void deadline_done(deadline_t *dl)
+{
+    tl__map_del(&dl->server->deadlines, (int64_t)(intptr_t)dl->bev);
+    event_free(dl->timer);
+    bufferevent_decref(dl->bev);
+    free(dl);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    deadline_t *dl = arg;
+    evutil_socket_t sock = bufferevent_getfd(dl->bev);
+    if (sock >= 0)
+        shutdown(sock, SHUT_RDWR);
+    deadline_done(dl);
+}
+
+static struct bufferevent *new_connection(struct event_base *base, void *arg)
+{
+    tl_server_t *s = arg;
+    struct bufferevent *bev =
+        bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    deadline_t *dl = bev ? calloc(1, sizeof(*dl)) : NULL;
+    if (!dl)
+        return bev;
+    dl->server = s;
+    dl->bev = bev;
+    dl->timer = evtimer_new(base, on_deadline, dl);
+    if (!dl->timer ||
+        tl__map_put(&s->deadlines, (int64_t)(intptr_t)bev, dl) != 0) {
+        if (dl->timer)
+            event_free(dl->timer);
+        free(dl);
+        return bev;
+    }
+    bufferevent_incref(bev);
+    double t = s->http_timeout_s;
+    struct timeval tv = {(time_t)t, (suseconds_t)((t - (time_t)t) * 1e6)};
+    evtimer_add(dl->timer, &tv);
+    return bev;
+}
+
+/* A whole request arrived on the connection: its deadline is met. */
+static void deadline_met(tl_server_t *s, struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev =
+        conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    deadline_t *dl =
+        bev ? tl__map_get(&s->deadlines, (int64_t)(intptr_t)bev) : NULL;
+    if (dl)
+        deadline_done(dl);
+}
+
+static void deadlines_free(tl_server_t *s)
+{
+    while (s->deadlines.len > 0) {
+        for (size_t i = 0; i < s->deadlines.cap; i++) {
+            if (s->deadlines.keys[i] != INT64_MIN) {
+                deadline_done(s->deadlines.vals[i]);
+                break;
+            }
+        }
+    }
+    tl__map_free(&s->deadlines);
+}
+
 static int setup_http(tl_server_t *s, door_t *d, bool trusted)
 {
     d->server = s;
@@ -1232,6 +1317,7 @@ static int setup_http(tl_server_t *s, door_t *d, bool trusted)
                      EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
                      EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(d->http, on_request, d);
+    evhttp_set_bevcb(d->http, new_connection, s);
     return 0;
 }
 
@@ -1471,6 +1557,7 @@ void tl_server_stop(tl_server_t *s)
         unlink(s->socket_path);
     free(s->socket_path);
     tl__auth_free(&s->auth);
+    deadlines_free(s);
     free(s->token);
     free(s);
 }

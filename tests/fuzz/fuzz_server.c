@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <sanitizer/common_interface_defs.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,10 +50,13 @@ int posix_spawnp(pid_t *pid, const char *file,
     return ENOENT;
 }
 
+static void remove_dir(void);
+
 static void die(const char *what)
 {
     fprintf(stderr, "fuzz_server: %s%s%s\n", what, mgr ? ": " : "",
             mgr ? tl_manager_errmsg(mgr) : "");
+    remove_dir();
     abort();
 }
 
@@ -76,6 +80,15 @@ static void fs_stop(void)
         nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     dir[0] = '\0';
     epoch[0] = '\0';
+}
+
+/* On a crash or a failed check nothing else is closed: only the data
+ * directory goes, so no run leaves one behind. */
+static void remove_dir(void)
+{
+    if (dir[0])
+        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    dir[0] = '\0';
 }
 
 static void at_exit(void)
@@ -102,6 +115,7 @@ static void setup_request(const char *mt, const char *body, int want)
     if (r.status != want) {
         fprintf(stderr, "fuzz_server: setup %s answered %d, not %d:\n%s\n",
                 mt, r.status, want, r.raw);
+        remove_dir();
         abort();
     }
     free(req);
@@ -149,6 +163,7 @@ void fs_start(void)
     if (!registered) {
         signal(SIGPIPE, SIG_IGN); /* as tl serve does: a client may hang up */
         atexit(at_exit);
+        __sanitizer_set_death_callback(remove_dir);
         registered = 1;
     }
     seed_tasks();
@@ -382,6 +397,7 @@ const char *fs_epoch(void)
                                           "epoch"));
     if (!e || strlen(e) >= sizeof(epoch)) {
         fprintf(stderr, "fuzz_server: no epoch in /api/stats:\n%s\n", r.raw);
+        remove_dir();
         abort();
     }
     snprintf(epoch, sizeof(epoch), "%s", e);
@@ -409,6 +425,7 @@ void fs_fail(const char *what, const char *req, size_t req_len,
     show("request", req, req_len);
     if (r)
         show("answer", r->raw, r->len);
+    remove_dir();
     abort();
 }
 

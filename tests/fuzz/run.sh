@@ -1,9 +1,11 @@
 #!/bin/sh
 # tests/fuzz/run.sh BUILD_DIR SECONDS TARGET...
 #
-# Runs each libFuzzer target for SECONDS seconds on a working copy of its
-# seed corpus (BUILD_DIR/corpus/TARGET; the seeds in tests/fuzz/corpus are
-# only read), with its dictionary when there is one, and prints one line of
+# Runs each libFuzzer target for SECONDS seconds on its seed corpus (the
+# seeds in tests/fuzz/corpus are only read) and a working corpus where new
+# inputs go (BUILD_DIR/corpus/TARGET, kept from run to run; FUZZ_FRESH=1
+# empties it first, so a short run fuzzes instead of replaying what earlier
+# runs found), with its dictionary when there is one, and prints one line of
 # numbers per target: executions, executions per second, edge coverage
 # ("cov"), features ("ft"), corpus size and peak memory. A crash, a leak, a
 # sanitizer report, an input slower than 10 s or a failed check of the
@@ -22,6 +24,7 @@ for t in "$@"; do
     work=$build/corpus/$t
     art=$build/artifacts/$t
     log=$build/$t.log
+    [ "${FUZZ_FRESH:-0}" = 1 ] && rm -rf "$work"
     mkdir -p "$work" "$art"
     set -- -max_total_time="$secs" -print_final_stats=1 -timeout=10 \
         -rss_limit_mb=2048 -artifact_prefix="$art/"

@@ -635,10 +635,6 @@ def serve_help():
 
 
 @pytest.mark.time_limit(60)
-@pytest.mark.xfail(reason="known gap: --http-timeout bounds idle time, but evhttp restarts its "
-                          "timer on every byte, so a byte-a-second client is not cut off yet; "
-                          "other clients stay served (test_other_clients_are_served_while_50_slow_loris_connections_drip)",
-                   strict=False)
 def test_slow_loris_connection_is_cut_off(tmp_path, monkeypatch):
     """A client that sends its headers a byte a second is cut off by the
     daemon's HTTP timeout (tl serve --http-timeout SECONDS)."""

@@ -369,7 +369,10 @@ def test_watch_renders_follows_pauses_cancels_and_quits(daemon, tmux):
     s = tmux.wait_screen(lambda s: "j/k select" not in s and
                          s.rstrip().split("\n")[-1].startswith("PROMPT$"), "the shell")
     assert "tasklight" not in s
-    assert tmux.run("display-message", "-p", "-t", "t", "#{pane_current_command}").strip() == "sh"
+    # the restored screen shows before the process has quite gone
+    wait_for(lambda: tmux.run("display-message", "-p", "-t", "t",
+                              "#{pane_current_command}").strip() == "sh",
+             timeout=10, msg="tl watch to exit")
     tmux.keys("echo rc=$?", "Enter")
     tmux.wait_screen(lambda s: "rc=0" in s, "exit status 0")
 
