@@ -19,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 int tl__mgr_error(tl_manager_t *m, int rc, const char *fmt, ...)
@@ -319,9 +320,15 @@ static int lock_data_dir(tl_manager_t *m)
     if (m->lock_fd < 0)
         return tl__mgr_error(m, TL_EIO, "cannot open %s: %s", path,
                              strerror(errno));
-    if (flock(m->lock_fd, LOCK_EX | LOCK_NB) != 0)
-        return tl__mgr_error(m, TL_EBUSY, "another daemon is serving %s",
-                             m->data_dir);
+    /* A daemon killed a moment ago may still have a process of its own
+     * between fork and exec holding the lock's file: give it two seconds. */
+    for (int i = 0; flock(m->lock_fd, LOCK_EX | LOCK_NB) != 0; i++) {
+        if (errno != EWOULDBLOCK || i == 40)
+            return tl__mgr_error(m, TL_EBUSY, "another daemon is serving %s",
+                                 m->data_dir);
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     return 0;
 }
 

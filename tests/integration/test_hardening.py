@@ -634,10 +634,9 @@ def serve_help():
     return cp.stdout + cp.stderr
 
 
-@pytest.mark.time_limit(60)
-def test_slow_loris_connection_is_cut_off(tmp_path, monkeypatch):
-    """A client that sends its headers a byte a second is cut off by the
-    daemon's HTTP timeout (tl serve --http-timeout SECONDS)."""
+@pytest.fixture
+def quick_timeout_daemon(tmp_path, monkeypatch):
+    """A daemon of its own with `tl serve --http-timeout 2`."""
     if "--http-timeout" not in serve_help():
         pytest.xfail("tl serve has no --http-timeout yet, and the only limit, evhttp's 60 s idle "
                      "timeout (HTTP_TIMEOUT_S in src/lib/http.c), restarts with every byte read: "
@@ -654,47 +653,78 @@ def test_slow_loris_connection_is_cut_off(tmp_path, monkeypatch):
     try:
         d.start()
         monkeypatch.undo()
-        idle = connect(d)  # a connection that sends nothing goes after the timeout
-        idle.settimeout(6)
-        t0 = time.monotonic()
-        try:
-            gone = idle.recv(4096)
-        except (socket.timeout, OSError) as e:
-            gone = e
-        finally:
-            idle.close()
-        assert gone == b"" or isinstance(gone, ConnectionResetError) or gone.startswith(b"HTTP/1.1 408"), \
-            f"an idle connection, after {time.monotonic() - t0:.1f} s: {gone!r}"
-        assert time.monotonic() - t0 < 2 + 3
-
-        s = connect(d)
-        t0 = time.monotonic()
-        cut = None
-        drip = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 60
-        try:
-            for b in drip[:10]:  # ten seconds: five times the timeout
-                try:
-                    s.send(bytes([b]))
-                    s.settimeout(1.0)
-                    cut = s.recv(4096)  # b"" (closed) or an answer such as 408
-                    break
-                except socket.timeout:
-                    continue
-                except OSError as e:
-                    cut = e
-                    break
-        finally:
-            s.close()
-        took = time.monotonic() - t0
-        assert cut is not None, \
-            f"with --http-timeout 2, a client sending its headers a byte a second was still " \
-            f"connected after {took:.0f} s"
-        assert took < 2 + 3, f"cut off only after {took:.1f} s with --http-timeout 2"
-        status, _ = timed_get(d)
-        assert status == 200
+        yield d
     finally:
         d.stop()
         d.kill_leftovers()
+
+
+def drip(s, data, seconds=10):
+    """Sends data a byte a second for at most `seconds` seconds; returns
+    (what cut it off: b"" for a close, an answer, or the error; None if
+    nothing did, seconds taken)."""
+    t0 = time.monotonic()
+    try:
+        for b in data[:seconds]:
+            try:
+                s.send(bytes([b]))
+                s.settimeout(1.0)
+                return s.recv(4096), time.monotonic() - t0  # b"" (closed) or an answer (408)
+            except socket.timeout:
+                continue
+            except OSError as e:
+                return e, time.monotonic() - t0
+    finally:
+        s.close()
+    return None, time.monotonic() - t0
+
+
+SLOW_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 60
+
+
+@pytest.mark.time_limit(60)
+def test_slow_loris_connection_is_cut_off(quick_timeout_daemon):
+    """A client that sends its headers a byte a second is cut off by the
+    daemon's HTTP timeout (tl serve --http-timeout SECONDS)."""
+    d = quick_timeout_daemon
+    idle = connect(d)  # a connection that sends nothing goes after the timeout
+    idle.settimeout(6)
+    t0 = time.monotonic()
+    try:
+        gone = idle.recv(4096)
+    except (socket.timeout, OSError) as e:
+        gone = e
+    finally:
+        idle.close()
+    assert gone == b"" or isinstance(gone, ConnectionResetError) or gone.startswith(b"HTTP/1.1 408"), \
+        f"an idle connection, after {time.monotonic() - t0:.1f} s: {gone!r}"
+    assert time.monotonic() - t0 < 2 + 3
+
+    cut, took = drip(connect(d), SLOW_REQUEST)
+    assert cut is not None, \
+        f"with --http-timeout 2, a client sending its headers a byte a second was still " \
+        f"connected after {took:.0f} s"
+    assert took < 2 + 3, f"cut off only after {took:.1f} s with --http-timeout 2"
+    status, _ = timed_get(d)
+    assert status == 200
+
+
+@pytest.mark.time_limit(60)
+def test_slow_loris_after_a_first_request_is_cut_off(quick_timeout_daemon):
+    """The same drip on a kept-alive connection, after one quick request
+    answered on it, is cut off as well."""
+    d = quick_timeout_daemon
+    s = connect(d)
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.settimeout(5)
+    first = s.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200") and b"Connection: close" not in first, first[:200]
+    cut, took = drip(s, SLOW_REQUEST)
+    assert cut is not None, \
+        f"with --http-timeout 2, a kept-alive connection whose second request comes a byte a " \
+        f"second was still connected after {took:.0f} s (a connection's first request is held to " \
+        f"the deadline: test_slow_loris_connection_is_cut_off)"
+    assert took < 2 + 3, f"cut off only after {took:.1f} s with --http-timeout 2"
 
 
 @pytest.mark.time_limit(60)
