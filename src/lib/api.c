@@ -262,10 +262,10 @@ static int read_labels(json_t *b, tl_task_t *t, verr_t *e)
         return -1;
     if (key && !*key)
         return invalid(e, 422, "key must not be empty");
-    if (!title)
-        title = t->argv ? t->argv[0] : kind;
     if (!t->argv && !strcmp(kind, "command"))
         kind = "tracked";
+    if (!title)
+        title = t->argv ? t->argv[0] : kind;
     int rc = tl__str_set(&t->title, title) | tl__str_set(&t->kind, kind) |
              tl__str_set(&t->description, desc) | tl__str_set(&t->key, key) |
              tl__str_set(&t->group, group);

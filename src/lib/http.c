@@ -571,9 +571,10 @@ static void on_request(struct evhttp_request *req, void *arg)
     observe_on_complete(&r);
     const char *refused = refuse_shape(req);
     if (refused) {
-        tl__http_reply_errorf(&r,
-                              strcmp(refused, "too many headers") ? 400 : 431,
-                              "bad_request", "%s", refused);
+        bool flood = strcmp(refused, "too many headers") == 0;
+        tl__http_reply_errorf(&r, flood ? 431 : 400,
+                              flood ? "too_large" : "bad_request", "%s",
+                              refused);
     } else if (split != 0) {
         tl__http_reply_errorf(&r, 400, "bad_request", "malformed URI");
     } else if (authorize(&r, door->trusted)) {
