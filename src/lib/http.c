@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1282,8 +1284,15 @@ static void deadline_met(tl_server_t *s, struct evhttp_request *req)
         conn ? evhttp_connection_get_bufferevent(conn) : NULL;
     deadline_t *dl =
         bev ? tl__map_get(&s->deadlines, (int64_t)(intptr_t)bev) : NULL;
-    if (dl)
-        deadline_done(dl);
+    if (!dl)
+        return;
+    /* First request of a connection: no Nagle delay on its answers (a
+     * reply of a few segments would otherwise wait for the peer's delayed
+     * ACK, ~40 ms). A unix socket refuses the option; that is fine. */
+    int one = 1;
+    setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
+               sizeof(one));
+    deadline_done(dl);
 }
 
 static void deadlines_free(tl_server_t *s)
