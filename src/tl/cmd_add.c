@@ -34,6 +34,9 @@ static const char usage[] =
     "      --timeout DUR  fail the task after DUR (30s, 5m, 2h, ...)\n"
     "      --retries N    retry a failed task up to N times\n"
     "      --key K        a unique key: adding it again returns that task\n"
+    "      --no-progress-parse  do not read progress from the output\n"
+    "      --progress-regex RE  read progress with this PCRE2 pattern\n"
+    "                     (groups percent, or current and total)\n"
     "  -w, --wait         wait for the task; exit with its exit code\n"
     "  -f, --follow       show its output live, then exit with its exit\n"
     "                     code\n"
@@ -47,11 +50,15 @@ enum {
     OPT_KEY,
     OPT_PRINT_ID,
     OPT_JSON,
+    OPT_NO_PROGRESS_PARSE,
+    OPT_PROGRESS_REGEX,
 };
 
 typedef struct add_opts {
     json_t *body;
     int wait, follow, print_id, json;
+    int no_progress_parse;
+    const char *progress_regex;
 } add_opts_t;
 
 #define FOLLOW_TAIL 100000 /* lines printed before the stream started */
@@ -142,6 +149,12 @@ static int parse_option(int c, add_opts_t *o)
     case OPT_JSON:
         o->json = 1;
         return 0;
+    case OPT_NO_PROGRESS_PARSE:
+        o->no_progress_parse = 1;
+        return 0;
+    case OPT_PROGRESS_REGEX:
+        o->progress_regex = optarg;
+        return 0;
     }
     return CLI_USAGE;
 }
@@ -224,6 +237,8 @@ int cmd_add(cli_t *cli, int argc, char **argv)
         {"follow", no_argument, NULL, 'f'},
         {"print-id", no_argument, NULL, OPT_PRINT_ID},
         {"json", no_argument, NULL, OPT_JSON},
+        {"no-progress-parse", no_argument, NULL, OPT_NO_PROGRESS_PARSE},
+        {"progress-regex", required_argument, NULL, OPT_PROGRESS_REGEX},
         CLI_GLOBAL_OPTIONS,
     };
     add_opts_t o = {.body = cli_xcheck(json_object())};
@@ -244,6 +259,11 @@ int cmd_add(cli_t *cli, int argc, char **argv)
     rc = build_command(argc - optind, argv + optind, &cmd);
     if (rc)
         goto out;
+    if (o.no_progress_parse)
+        json_object_set_new(cmd, "progress_parse", json_false());
+    if (o.progress_regex)
+        json_object_set_new(cmd, "progress_regex",
+                            cli_xcheck(json_string(o.progress_regex)));
     json_object_set_new(o.body, "command", cmd);
     rc = cli_create_task(cli, o.body, &res);
     if (rc)
