@@ -99,10 +99,14 @@ struct tl_server {
     struct evbuffer *scratch; /* frames on their way to one client */
     int64_t started_mono_ms;
     tl__auth_t auth;
-    tl__map_t deadlines; /* bufferevent -> deadline_t */
     bool multi_user;
     double http_timeout_s;
 };
+
+/* Slow clients: a deadline for each request (see below). */
+static void deadline_met(struct evhttp_request *req);
+static void deadline_next(struct evhttp_request *req);
+static void deadline_release(struct evhttp_connection *conn);
 
 /* ---- replies ------------------------------------------------------------ */
 
@@ -490,6 +494,7 @@ _Static_assert(TL__ROUTE__COUNT <= 32, "a route must fit in 5 bits");
 #define OBS_TIME_MASK ((UINT64_C(1) << 52) - 1)
 static void on_complete(struct evhttp_request *req, void *arg)
 {
+    deadline_next(req);
     uint64_t v = (uint64_t)(uintptr_t)arg;
     int64_t t0 = (int64_t)(v & OBS_TIME_MASK);
     int64_t now = (int64_t)((uint64_t)mono_us() & OBS_TIME_MASK);
@@ -514,6 +519,7 @@ static void observe_on_complete(tl__http_req_t *r)
 #else /* no room for the time: counted, latency 0 */
 static void on_complete(struct evhttp_request *req, void *arg)
 {
+    deadline_next(req);
     uintptr_t v = (uintptr_t)arg;
     tl__metrics_observe_http(
         (tl__route_t)(v & 0x1f),
@@ -555,12 +561,11 @@ static const char *refuse_shape(struct evhttp_request *req)
     return NULL;
 }
 
-static void deadline_met(tl_server_t *s, struct evhttp_request *req);
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
     door_t *door = arg;
-    deadline_met(door->server, req);
+    deadline_met(req);
     tl__http_req_t r = {.req = req,
                         .server = door->server,
                         .m = door->server->m,
@@ -1189,6 +1194,7 @@ int tl__sse_start(tl__http_req_t *r, int64_t task_id, long log_tail)
         evhttp_request_set_on_complete_cb(r->req, NULL, NULL);
         http_observe(r, 200);
         evhttp_send_reply_start(r->req, 200, "OK");
+        deadline_release(c->conn);
         evhttp_connection_set_closecb(c->conn, sse_on_close, c);
         evhttp_send_reply_chunk(r->req, b);
         replay_step(c);
@@ -1220,26 +1226,41 @@ void tl__sse_live(tl_server_t *s, tl__metrics_live_t *live)
 
 /* ---- listeners ---------------------------------------------------------- */
 
-/* ---- a deadline for the first request (slow clients) ------------------- */
+/* ---- a deadline for each request (slow clients) -------------------------- */
 
 /* evhttp's timeout is an idle timeout, restarted by every byte: a client
  * that sends a byte a second (slow loris) would hold its connection for
- * ever. Each connection therefore gets a deadline for its first request:
- * if no whole request has arrived by then, its socket is shut down and
- * evhttp cleans up as for any closed peer. The bufferevent is referenced
- * until the deadline is settled, so it is never touched after a free. */
+ * ever. Each connection therefore has a deadline for its next request,
+ * armed when it opens and again when an answer is complete: if no whole
+ * request has arrived by then, its socket is shut down and evhttp cleans
+ * up as for any closed peer. The bufferevent is referenced while a
+ * deadline watches it, so it is never touched after evhttp frees it; from
+ * the first request on, the connection's close callback ends the watch
+ * (an event stream ends it at once: it has no next request). Deadlines
+ * are found by bufferevent in one table for the process. */
 typedef struct deadline {
     tl_server_t *server;
     struct bufferevent *bev;
     struct event *timer;
+    bool watched; /* the connection's close callback is ours */
+    bool nodelay; /* TCP_NODELAY was set */
 } deadline_t;
+
+static tl__map_t deadlines; /* bufferevent -> deadline_t; loop thread */
 
 static void deadline_done(deadline_t *dl)
 {
-    tl__map_del(&dl->server->deadlines, (int64_t)(intptr_t)dl->bev);
+    tl__map_del(&deadlines, (int64_t)(intptr_t)dl->bev);
     event_free(dl->timer);
     bufferevent_decref(dl->bev);
     free(dl);
+}
+
+static void deadline_arm(deadline_t *dl)
+{
+    double t = dl->server->http_timeout_s;
+    struct timeval tv = {(time_t)t, (suseconds_t)((t - (time_t)t) * 1e6)};
+    evtimer_add(dl->timer, &tv);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -1248,7 +1269,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     evutil_socket_t sock = bufferevent_getfd(dl->bev);
     if (sock >= 0)
         shutdown(sock, SHUT_RDWR);
-    deadline_done(dl);
+    if (!dl->watched) /* else the close callback, soon, ends it */
+        deadline_done(dl);
 }
 
 static struct bufferevent *new_connection(struct event_base *base, void *arg)
@@ -1263,49 +1285,88 @@ static struct bufferevent *new_connection(struct event_base *base, void *arg)
     dl->bev = bev;
     dl->timer = evtimer_new(base, on_deadline, dl);
     if (!dl->timer ||
-        tl__map_put(&s->deadlines, (int64_t)(intptr_t)bev, dl) != 0) {
+        tl__map_put(&deadlines, (int64_t)(intptr_t)bev, dl) != 0) {
         if (dl->timer)
             event_free(dl->timer);
         free(dl);
         return bev;
     }
     bufferevent_incref(bev);
-    double t = s->http_timeout_s;
-    struct timeval tv = {(time_t)t, (suseconds_t)((t - (time_t)t) * 1e6)};
-    evtimer_add(dl->timer, &tv);
+    deadline_arm(dl);
     return bev;
 }
 
+static deadline_t *deadline_of(struct evhttp_connection *c)
+{
+    struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
+    return bev ? tl__map_get(&deadlines, (int64_t)(intptr_t)bev) : NULL;
+}
+
+static void on_connection_closed(struct evhttp_connection *c, void *arg)
+{
+    deadline_done(arg);
+}
+
 /* A whole request arrived on the connection: its deadline is met. */
-static void deadline_met(tl_server_t *s, struct evhttp_request *req)
+static void deadline_met(struct evhttp_request *req)
 {
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    struct bufferevent *bev =
-        conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-    deadline_t *dl =
-        bev ? tl__map_get(&s->deadlines, (int64_t)(intptr_t)bev) : NULL;
+    deadline_t *dl = deadline_of(conn);
     if (!dl)
         return;
-    /* First request of a connection: no Nagle delay on its answers (a
-     * reply of a few segments would otherwise wait for the peer's delayed
-     * ACK, ~40 ms). A unix socket refuses the option; that is fine. */
-    int one = 1;
-    setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one,
-               sizeof(one));
+    evtimer_del(dl->timer);
+    if (!dl->nodelay) {
+        /* No Nagle delay on answers: a reply of a few segments would
+         * otherwise wait ~40 ms for the peer's delayed ACK. A unix
+         * socket refuses the option; that is fine. */
+        int one = 1;
+        setsockopt(bufferevent_getfd(dl->bev), IPPROTO_TCP, TCP_NODELAY,
+                   &one, sizeof(one));
+        dl->nodelay = true;
+    }
+    if (!dl->watched) {
+        evhttp_connection_set_closecb(conn, on_connection_closed, dl);
+        dl->watched = true;
+    }
+}
+
+/* The answer is complete: the next request has its own deadline. */
+static void deadline_next(struct evhttp_request *req)
+{
+    deadline_t *dl = deadline_of(evhttp_request_get_connection(req));
+    if (dl)
+        deadline_arm(dl);
+}
+
+/* An event stream keeps its connection, and takes the close callback. */
+static void deadline_release(struct evhttp_connection *conn)
+{
+    deadline_t *dl = deadline_of(conn);
+    if (!dl)
+        return;
+    if (dl->watched)
+        evhttp_connection_set_closecb(conn, NULL, NULL);
     deadline_done(dl);
 }
 
+/* After the server's connections are gone: what is left of its own. */
 static void deadlines_free(tl_server_t *s)
 {
-    while (s->deadlines.len > 0) {
-        for (size_t i = 0; i < s->deadlines.cap; i++) {
-            if (s->deadlines.keys[i] != INT64_MIN) {
-                deadline_done(s->deadlines.vals[i]);
-                break;
+    bool again = true;
+    while (again) {
+        again = false;
+        for (size_t i = 0; i < deadlines.cap && !again; i++) {
+            deadline_t *dl = deadlines.keys[i] != INT64_MIN
+                                 ? deadlines.vals[i]
+                                 : NULL;
+            if (dl && dl->server == s) {
+                deadline_done(dl);
+                again = true;
             }
         }
     }
-    tl__map_free(&s->deadlines);
+    if (deadlines.len == 0)
+        tl__map_free(&deadlines);
 }
 
 static int setup_http(tl_server_t *s, door_t *d, bool trusted)

@@ -710,9 +710,6 @@ def test_slow_loris_connection_is_cut_off(quick_timeout_daemon):
 
 
 @pytest.mark.time_limit(60)
-@pytest.mark.xfail(reason="known gap: the deadline covers a connection's first request; on a "
-                          "kept-alive connection later requests have only evhttp's idle timeout, "
-                          "which every byte restarts", strict=False)
 def test_slow_loris_after_a_first_request_is_cut_off(quick_timeout_daemon):
     """The same drip on a kept-alive connection, after one quick request
     answered on it, is cut off as well."""
