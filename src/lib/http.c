@@ -561,7 +561,6 @@ static const char *refuse_shape(struct evhttp_request *req)
     return NULL;
 }
 
-
 static void on_request(struct evhttp_request *req, void *arg)
 {
     door_t *door = arg;
@@ -1320,8 +1319,8 @@ static void deadline_met(struct evhttp_request *req)
          * otherwise wait ~40 ms for the peer's delayed ACK. A unix
          * socket refuses the option; that is fine. */
         int one = 1;
-        setsockopt(bufferevent_getfd(dl->bev), IPPROTO_TCP, TCP_NODELAY,
-                   &one, sizeof(one));
+        setsockopt(bufferevent_getfd(dl->bev), IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof(one));
         dl->nodelay = true;
     }
     if (!dl->watched) {
@@ -1356,9 +1355,8 @@ static void deadlines_free(tl_server_t *s)
     while (again) {
         again = false;
         for (size_t i = 0; i < deadlines.cap && !again; i++) {
-            deadline_t *dl = deadlines.keys[i] != INT64_MIN
-                                 ? deadlines.vals[i]
-                                 : NULL;
+            deadline_t *dl =
+                deadlines.keys[i] != INT64_MIN ? deadlines.vals[i] : NULL;
             if (dl && dl->server == s) {
                 deadline_done(dl);
                 again = true;
