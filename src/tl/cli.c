@@ -115,6 +115,16 @@ static const char *bad_option(char **argv, char *buf, size_t size)
     return arg ? arg : "?";
 }
 
+void cli_global_option(cli_t *cli, int c, const char *arg)
+{
+    if (c == CLI_OPT_DATA_DIR)
+        cli->data_dir_opt = arg;
+    else if (c == CLI_OPT_SOCKET)
+        cli->socket_opt = arg;
+    else if (c == CLI_OPT_NO_COLOR)
+        cli->no_color = 1;
+}
+
 int cli_getopt(cli_t *cli, int argc, char **argv, const char *shortopts,
                const struct option *longopts, const char *usage)
 {
@@ -126,13 +136,9 @@ int cli_getopt(cli_t *cli, int argc, char **argv, const char *shortopts,
         c = getopt_long(argc, argv, shortopts, longopts, NULL);
         switch (c) {
         case CLI_OPT_DATA_DIR:
-            cli->data_dir_opt = optarg;
-            break;
         case CLI_OPT_SOCKET:
-            cli->socket_opt = optarg;
-            break;
         case CLI_OPT_NO_COLOR:
-            cli->no_color = 1;
+            cli_global_option(cli, c, optarg);
             break;
         case 'h':
             fputs(usage, stdout);

@@ -78,6 +78,8 @@ enum {
  * operand). Returns the next command option; -1 at the end, with optind
  * at the first operand and cli_resolve() done; or CLI_OPT_EXIT after
  * printing help (cli->rc 0) or an error (cli->rc non-zero). */
+/* --data-dir, --socket, --no-color: the options every command takes. */
+void cli_global_option(cli_t *cli, int c, const char *arg);
 int cli_getopt(cli_t *cli, int argc, char **argv, const char *shortopts,
                const struct option *longopts, const char *usage);
 

@@ -151,13 +151,9 @@ static int main_options(cli_t *cli, int argc, char **argv)
             printf("tasklight %s\n", TL_VERSION);
             return CLI_OK;
         case CLI_OPT_DATA_DIR:
-            cli->data_dir_opt = optarg;
-            break;
         case CLI_OPT_SOCKET:
-            cli->socket_opt = optarg;
-            break;
         case CLI_OPT_NO_COLOR:
-            cli->no_color = 1;
+            cli_global_option(cli, c, optarg);
             break;
         case ':':
             return cli_usage_error(usage_head, "option '%s' needs a value",
