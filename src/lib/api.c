@@ -658,8 +658,6 @@ static void append_logs(tl__http_req_t *r, int64_t id)
 
 static int substep_body(json_t *b, bool creating, verr_t *e)
 {
-    static const char *const states[] = {"queued", "running", "completed",
-                                         "failed", "cancelled"};
     const char *name = NULL, *state = NULL, *id = NULL, *err = NULL;
     bool has_p;
     double p;
@@ -672,13 +670,11 @@ static int substep_body(json_t *b, bool creating, verr_t *e)
         return invalid(e, 422, "a substep needs a name");
     if (id && (!*id || strchr(id, '/')))
         return invalid(e, 422, "a substep id must be non-empty, without '/'");
-    for (size_t i = 0; state && i < 5; i++)
-        if (strcmp(state, states[i]) == 0)
-            return 0;
-    return state ? invalid(e, 422,
-                           "substep state must be queued, running, "
-                           "completed, failed or cancelled")
-                 : 0;
+    return state && !tl__substep_state_ok(state)
+               ? invalid(e, 422,
+                         "substep state must be queued, running, "
+                         "completed, failed or cancelled")
+               : 0;
 }
 
 static void substep(tl__http_req_t *r, int64_t id, const char *sid)

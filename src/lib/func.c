@@ -155,38 +155,35 @@ static char *vfmt(const char *fmt, va_list ap)
     return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
 }
 
+static int post_vfmt(tl_ctx_t *c, enum msg_type type, const char *fmt,
+                     va_list ap)
+{
+    char *s = vfmt(fmt, ap);
+    return s ? post_new(c, type, s) : TL_ENOMEM;
+}
+
 int tl_ctx_message(tl_ctx_t *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *s = vfmt(fmt, ap);
+    int rc = post_vfmt(c, MSG_MESSAGE, fmt, ap);
     va_end(ap);
-    return s ? post_new(c, MSG_MESSAGE, s) : TL_ENOMEM;
+    return rc;
 }
 
 int tl_ctx_log(tl_ctx_t *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *s = vfmt(fmt, ap);
+    int rc = post_vfmt(c, MSG_LOG, fmt, ap);
     va_end(ap);
-    return s ? post_new(c, MSG_LOG, s) : TL_ENOMEM;
-}
-
-static bool step_state_ok(const char *s)
-{
-    static const char *const ok[] = {"queued", "running", "completed", "failed",
-                                     "cancelled"};
-    for (size_t i = 0; s && i < 5; i++)
-        if (strcmp(s, ok[i]) == 0)
-            return true;
-    return s == NULL;
+    return rc;
 }
 
 int tl_ctx_step(tl_ctx_t *c, const char *step_id, const char *name,
                 const char *state, double progress)
 {
-    if (!step_id || !*step_id || !step_state_ok(state) ||
+    if (!step_id || !*step_id || (state && !tl__substep_state_ok(state)) ||
         (!isnan(progress) && (progress < 0 || progress > 100)))
         return TL_EINVAL;
     msg_t *msg = calloc(1, sizeof(*msg));

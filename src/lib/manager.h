@@ -175,6 +175,8 @@ int tl__mgr_report(tl_manager_t *m, int64_t id, const tl__report_t *r,
                    bool *durable);
 int tl__mgr_append_logs(tl_manager_t *m, int64_t id, char stream,
                         const json_t *lines, size_t *appended);
+/* queued, running, completed, failed or cancelled. */
+bool tl__substep_state_ok(const char *state);
 int tl__mgr_substep_add(tl_manager_t *m, int64_t id, json_t *body,
                         json_t **out);
 int tl__mgr_substep_update(tl_manager_t *m, int64_t id, const char *sid,

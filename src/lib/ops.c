@@ -424,32 +424,57 @@ int tl_task_requeue(tl_manager_t *m, int64_t id, const int64_t *priority,
     return tl__mgr_patch(m, id, NULL, NULL, priority, group);
 }
 
-int tl_task_wait(tl_manager_t *m, int64_t id, double timeout_s, tl_task_t **out)
+/* Runs loop turns (each at most 50 ms, so a deadline is noticed) until
+ * done(m, arg) or timeout_s passes (<= 0: never): then TL_ETIMEDOUT. */
+typedef bool (*until_fn)(tl_manager_t *m, void *arg);
+
+static int run_until(tl_manager_t *m, double timeout_s, until_fn done,
+                     void *arg)
 {
     int64_t deadline =
         timeout_s > 0 ? tl__mono_ms() + (int64_t)(timeout_s * 1000) : 0;
-    for (;;) {
-        tl__job_t *j = job_of(m, id);
-        if (!j || (tl_state_is_final(j->task->state) && !j->proc)) {
-            tl_task_t *t;
-            int rc = tl_task_get(m, id, &t);
-            if (rc)
-                return rc;
-            if (tl_state_is_final(t->state)) {
-                if (out)
-                    *out = t;
-                else
-                    tl_task_free(t);
-                return 0;
-            }
-            tl_task_free(t);
-        }
+    while (!done(m, arg)) {
         if (deadline && tl__mono_ms() >= deadline)
             return tl__mgr_error(m, TL_ETIMEDOUT, "timed out");
         struct timeval tv = {0, 50000};
         event_base_loopexit(m->base, &tv);
         tl__mgr_turn(m, 0);
     }
+    return 0;
+}
+
+typedef struct wait_for {
+    int64_t id;
+    tl_task_t *task; /* the final task */
+    int rc;
+} wait_for_t;
+
+static bool task_ended(tl_manager_t *m, void *arg)
+{
+    wait_for_t *w = arg;
+    tl__job_t *j = job_of(m, w->id);
+    if (j && (!tl_state_is_final(j->task->state) || j->proc))
+        return false;
+    w->rc = tl_task_get(m, w->id, &w->task);
+    if (w->rc)
+        return true;
+    if (tl_state_is_final(w->task->state))
+        return true;
+    tl_task_free(w->task);
+    w->task = NULL;
+    return false;
+}
+
+int tl_task_wait(tl_manager_t *m, int64_t id, double timeout_s, tl_task_t **out)
+{
+    wait_for_t w = {.id = id};
+    int rc = run_until(m, timeout_s, task_ended, &w);
+    rc = rc ? rc : w.rc;
+    if (!rc && out)
+        *out = w.task;
+    else
+        tl_task_free(w.task);
+    return rc;
 }
 
 /* ---- groups, cleaning, logs -----------------------------------------------
@@ -632,35 +657,21 @@ int tl_submit_function(tl_manager_t *m, const tl_function_t *f, int64_t *id)
     return rc;
 }
 
-static bool any_active(tl_manager_t *m)
+static bool all_idle(tl_manager_t *m, void *arg)
 {
     for (size_t i = 0; i < m->jobs.cap; i++) {
         if (m->jobs.keys[i] == INT64_MIN)
             continue;
         tl__job_t *j = m->jobs.vals[i];
         if (!tl_state_is_final(j->task->state) || j->proc || j->fctx)
-            return true;
+            return false;
     }
-    return false;
-}
-
-static int run_until_idle(tl_manager_t *m, double timeout_s)
-{
-    int64_t deadline =
-        timeout_s > 0 ? tl__mono_ms() + (int64_t)(timeout_s * 1000) : 0;
-    while (any_active(m)) {
-        if (deadline && tl__mono_ms() >= deadline)
-            return tl__mgr_error(m, TL_ETIMEDOUT, "timed out");
-        struct timeval tv = {0, 50000};
-        event_base_loopexit(m->base, &tv);
-        tl__mgr_turn(m, 0);
-    }
-    return 0;
+    return true;
 }
 
 int tl_wait_all(tl_manager_t *m, double timeout_s)
 {
-    return run_until_idle(m, timeout_s);
+    return run_until(m, timeout_s, all_idle, NULL);
 }
 
 static void cancel_everything(tl_manager_t *m)
@@ -675,6 +686,16 @@ static void cancel_everything(tl_manager_t *m)
     }
 }
 
+static bool nothing_runs(tl_manager_t *m, void *arg)
+{
+    for (size_t i = 0; i < m->jobs.cap; i++) {
+        tl__job_t *j = m->jobs.keys[i] == INT64_MIN ? NULL : m->jobs.vals[i];
+        if (j && (j->proc || j->fctx))
+            return false;
+    }
+    return true;
+}
+
 void tl_manager_shutdown(tl_manager_t *m, int cancel_running, double timeout_s)
 {
     if (!m)
@@ -682,20 +703,6 @@ void tl_manager_shutdown(tl_manager_t *m, int cancel_running, double timeout_s)
     m->draining = true; /* queued tasks stay queued */
     if (cancel_running)
         cancel_everything(m);
-    int64_t deadline =
-        timeout_s > 0 ? tl__mono_ms() + (int64_t)(timeout_s * 1000) : 0;
-    for (;;) {
-        bool busy = false;
-        for (size_t i = 0; i < m->jobs.cap && !busy; i++) {
-            tl__job_t *j =
-                m->jobs.keys[i] == INT64_MIN ? NULL : m->jobs.vals[i];
-            busy = j && (j->proc || j->fctx);
-        }
-        if (!busy || (deadline && tl__mono_ms() >= deadline))
-            break;
-        struct timeval tv = {0, 50000};
-        event_base_loopexit(m->base, &tv);
-        tl__mgr_turn(m, 0);
-    }
+    run_until(m, timeout_s, nothing_runs, NULL); /* then close anyway */
     tl_manager_close(m);
 }

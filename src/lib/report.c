@@ -410,6 +410,16 @@ static json_t *now_json(void)
     return json_string(ts);
 }
 
+bool tl__substep_state_ok(const char *state)
+{
+    static const char *const ok[] = {"queued", "running", "completed", "failed",
+                                     "cancelled"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strcmp(state, ok[i]) == 0)
+            return true;
+    return false;
+}
+
 static bool substep_final(const char *state)
 {
     return strcmp(state, "completed") == 0 || strcmp(state, "failed") == 0 ||
