@@ -32,6 +32,16 @@ LIB_LIBS := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null) -lm
 TL_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(TL_PKGS) 2>/dev/null)
 TL_LIBS := $(shell $(PKG_CONFIG) --libs $(TL_PKGS) 2>/dev/null)
 TEST_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+# tl links its libraries statically (their .a files come with the same -dev
+# packages): loading eight shared objects was a third of every `tl add`.
+# TL_LINK=shared links them as shared objects instead.
+TL_LINK ?= static
+ifeq ($(TL_LINK),static)
+TL_LINK_LIBS := -Wl,-Bstatic -levent -ljansson -lsqlite3 -lpcre2-8 -lncursesw \
+                -ltinfo -Wl,-Bdynamic -lm -ldl -lpthread
+else
+TL_LINK_LIBS := $(LIB_LIBS) $(TL_LIBS)
+endif
 
 LIB_SRC := $(wildcard src/lib/*.c)
 LIB_OBJ := $(LIB_SRC:src/lib/%.c=$(BUILD)/lib/%.o)
@@ -73,7 +83,7 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libtasklight.so.0 $(BUILD)/libtasklight.so
 
 $(TL): $(TL_OBJ) $(STATIC)
-	$(CC) $(LDFLAGS) -o $@ $(TL_OBJ) $(STATIC) $(LIB_LIBS) $(TL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TL_OBJ) $(STATIC) $(TL_LINK_LIBS)
 
 # Unit tests link the library and the tool's pure argument parsers.
 $(BUILD)/tests/%: tests/unit/%.c $(STATIC) $(BUILD)/tl-obj/args.o
@@ -196,15 +206,16 @@ $(BUILD)/bench/eta_bench: bench/eta/eta_bench.c src/lib/eta.c src/lib/eta.h incl
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/eta/eta_bench.c src/lib/eta.c -lm
 
-# tasklight against task-spooler, nq, BullMQ and the seed design, measured in
-# one run on this machine (bench/run.sh; installs the peers it needs, starts
-# their servers on loopback and stops them). Tables in bench/results/latest/.
+# tasklight against task-spooler, nq, BullMQ, graphile-worker, Celery and the
+# seed design, measured in one run on this machine (bench/run.sh; installs the
+# peers it needs, starts their servers on loopback and stops them), on the tl
+# and libtasklight.a of $(BUILD). Tables in bench/results/latest/.
 .PHONY: bench bench-quick
 bench: all
-	bench/run.sh
+	TL_BUILD_DIR=$(abspath $(BUILD)) bench/run.sh
 
 bench-quick: all
-	bench/run.sh --quick
+	TL_BUILD_DIR=$(abspath $(BUILD)) bench/run.sh --quick
 
 # Function tasks: the cost of a progress report (ns per call; run under
 # valgrind --tool=callgrind for instructions).

@@ -336,6 +336,9 @@ typedef struct tl_server_options {
     double rate_limit;
     /* Seconds a connection may idle or take to send a request; 0: 60. */
     double http_timeout_s;
+    /* Event streams (SSE) open at once; more are answered 429. 0: 1024.
+     * Each takes a file descriptor: see RLIMIT_NOFILE. */
+    int max_streams;
 } tl_server_options_t;
 
 /* Starts serving the API and the dashboard on the manager's loop. */

@@ -436,11 +436,17 @@ static bool report_empty(const tl__report_t *r)
 
 /* ---- handlers ----------------------------------------------------------- */
 
+/* The task as the answer to a change; with "Prefer: return=minimal" only
+ * id, state, cancel_requested and pause_requested (what a reporter reads),
+ * which costs a tenth of the whole task to build and send. */
 static void reply_task(tl__http_req_t *r, int64_t id, int status,
                        bool committed)
 {
     json_t *t;
-    int rc = tl__mgr_task_json(r->m, id, &t);
+    int rc = r->method != EVHTTP_REQ_GET && r->method != EVHTTP_REQ_HEAD &&
+                     tl__http_prefers_minimal(r)
+                 ? tl__mgr_task_brief_json(r->m, id, &t)
+                 : tl__mgr_task_json(r->m, id, &t);
     if (rc)
         tl__http_reply_error(r, rc);
     else if (committed)

@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SSE_MAX_CLIENTS 256
+#define SSE_MAX_CLIENTS 1024 /* default of tl_server_options_t.max_streams */
 #define SSE_MAX_PENDING (4 << 20)
 #define SSE_PING_S 15
 #define SSE_RETRY_MS 2000
@@ -93,6 +93,7 @@ struct tl_server {
     uint64_t sub;
     sse_client_t *clients;
     int nclients;
+    int max_clients;
     struct event *ping_ev;
     char epoch[17]; /* this run's id: event ids are EPOCH-SEQ */
     sse_ring_t ring;
@@ -284,6 +285,17 @@ json_t *tl__http_body_json(tl__http_req_t *r)
 const char *tl__http_query(tl__http_req_t *r, const char *name)
 {
     return r->has_query ? evhttp_find_header(&r->query, name) : NULL;
+}
+
+bool tl__http_prefers_minimal(tl__http_req_t *r)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+    const char *p = evhttp_find_header(in, "Prefer");
+    if (!p || !strcasestr(p, "return=minimal"))
+        return false;
+    evhttp_add_header(evhttp_request_get_output_headers(r->req),
+                      "Preference-Applied", "return=minimal");
+    return true;
 }
 
 /* ---- auth --------------------------------------------------------------- */
@@ -1164,10 +1176,10 @@ int tl__sse_start(tl__http_req_t *r, int64_t task_id, long log_tail)
     } else if (final) { /* nothing will follow: one plain answer */
         sse_headers(r);
         evhttp_send_reply(r->req, 200, "OK", b);
-    } else if (s->nclients >= SSE_MAX_CLIENTS) {
+    } else if (s->nclients >= s->max_clients) {
         rc = TL_ELIMIT;
         tl__http_reply_errorf(r, 429, "limit_reached",
-                              "too many event streams (%d)", SSE_MAX_CLIENTS);
+                              "too many event streams (%d)", s->max_clients);
     } else if (!(c = calloc(1, sizeof(*c)))) {
         rc = TL_ENOMEM;
         tl__http_reply_errorf(r, 500, "out_of_memory", "out of memory");
@@ -1558,6 +1570,7 @@ static int start(tl_server_t *s, const tl_server_options_t *o)
     s->multi_user = o && o->multi_user;
     s->http_timeout_s =
         o && o->http_timeout_s > 0 ? o->http_timeout_s : HTTP_TIMEOUT_S;
+    s->max_clients = o && o->max_streams > 0 ? o->max_streams : SSE_MAX_CLIENTS;
     rc = rc ? rc : tl__auth_init(&s->auth, s->token, o ? o->rate_limit : 0);
     rc = rc ? rc : tl__auth_load(&s->auth, s->m->store);
     rc = rc ? rc : setup_http(s, &s->unix_door, true);

@@ -46,6 +46,9 @@ void tl__http_reply_errorf(tl__http_req_t *r, int status, const char *code,
  * returns NULL. */
 json_t *tl__http_body_json(tl__http_req_t *r);
 const char *tl__http_query(tl__http_req_t *r, const char *name);
+/* Whether the request asks for a short answer (RFC 7240 "Prefer:
+ * return=minimal"); if so the reply says Preference-Applied. */
+bool tl__http_prefers_minimal(tl__http_req_t *r);
 
 /* Starts an SSE stream for the request. task_id 0: /api/events, with its
  * filters (?kind= &group= &task= &type=) and resumption (Last-Event-ID or

@@ -118,12 +118,18 @@ static size_t redact(tl__job_t *j, char stream, const char *line, size_t len,
     return n;
 }
 
-int tl__job_log_line(tl__job_t *j, char stream, const char *raw, size_t raw_len)
+/* held: a note about an attempt that went well, written only if the task
+ * has a log file by then (see tl__tasklog_append_held). */
+static int log_line(tl__job_t *j, char stream, const char *raw, size_t raw_len,
+                    bool held)
 {
     char line[TL__LOG_LINE_MAX + 256];
     size_t len = redact(j, stream, raw, raw_len, line, sizeof(line));
     int64_t now = tl__now_ms();
-    int rc = j->log ? tl__tasklog_append(j->log, now, stream, line, len) : 0;
+    int rc = 0;
+    if (j->log)
+        rc = held ? tl__tasklog_append_held(j->log, now, stream, line, len)
+                  : tl__tasklog_append(j->log, now, stream, line, len);
     if (!j->m->subs)
         return rc;
     char ts[40];
@@ -137,6 +143,11 @@ int tl__job_log_line(tl__job_t *j, char stream, const char *raw, size_t raw_len)
     if (d)
         tl__mgr_emit(j->m, "task.log", j->task->id, d);
     return rc;
+}
+
+int tl__job_log_line(tl__job_t *j, char stream, const char *raw, size_t raw_len)
+{
+    return log_line(j, stream, raw, raw_len, false);
 }
 
 /* Progress read from a command's output, with no help from the command. */
@@ -168,17 +179,32 @@ static void on_output(void *ud, char stream, const char *line, size_t len,
         tl__job_log_line(j, stream, line, len);
 }
 
-static void log_note(tl__job_t *j, const char *fmt, ...)
+static void vlog_note(tl__job_t *j, bool held, const char *fmt, va_list ap)
 {
     char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-    tl__job_log_line(j, 'i', line, len);
+    log_line(j, 'i', line, len, held);
+}
+
+static void log_note(tl__job_t *j, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog_note(j, false, fmt, ap);
+    va_end(ap);
+}
+
+/* A note that only goes to a log the task has made by printing something
+ * or by failing: a task that prints nothing and succeeds makes no file. */
+static void log_note_held(tl__job_t *j, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog_note(j, true, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- environment ---------------------------------------------------- */
@@ -332,8 +358,8 @@ void tl__job_start(tl__job_t *j)
     t->pid = (int)tl__proc_pid(j->proc);
     t->pid_start = tl__proc_start_time(t->pid);
     tl__map_put(&m->pids, tl__proc_pid(j->proc), j);
-    log_note(j, "started attempt %d as pid %d", t->attempt,
-             (int)tl__proc_pid(j->proc));
+    log_note_held(j, "started attempt %d as pid %d", t->attempt,
+                  (int)tl__proc_pid(j->proc));
     arm_timeout(j);
 }
 
@@ -496,7 +522,10 @@ static void attempt_over(tl__job_t *j, const char *err)
 {
     if (tl__mgr_begin(j->m) == 0 && !j->cancelling) {
         bool ok = !err;
-        log_note(j, ok ? "completed" : "failed: %s", err);
+        if (ok)
+            log_note_held(j, "completed");
+        else
+            log_note(j, "failed: %s", err);
         if (!ok)
             tl__str_set(&j->task->error, err);
         bool retry = !ok && j->task->attempt <= j->task->max_retries;

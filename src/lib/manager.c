@@ -229,15 +229,37 @@ static int commit(tl_manager_t *m)
     return rc;
 }
 
-/* The end of a loop turn: start what can start, then commit it all and
- * answer the requests that waited for the commit. */
-static void end_turn(tl_manager_t *m)
+static void run_scheduler(tl_manager_t *m)
 {
     while (m->sched_pending && !m->closing) {
         m->sched_pending = false;
         tl__sched_run(m);
     }
+}
+
+static void on_sched(evutil_socket_t fd, short what, void *arg)
+{
+    run_scheduler(arg);
+}
+
+/* The end of a loop turn: commit what the turn did and answer the requests
+ * that waited for the commit; start what can start. A turn with no request
+ * waiting starts tasks in the same transaction. A turn with replies to send
+ * commits first, and the scheduler runs in the next turn, from a timer,
+ * which libevent runs after the sockets that became writable: the replies
+ * leave before the spawns (posix_spawn holds the loop until the child has
+ * exec'd), so a client adding tasks one at a time does not wait for them
+ * to start. */
+static void end_turn(tl_manager_t *m)
+{
+    bool sched_later = m->sched_ev && evtimer_pending(m->sched_ev, NULL);
+    if (!m->deferred && !sched_later)
+        run_scheduler(m);
     commit(m);
+    if (m->sched_pending && !m->closing && m->sched_ev && !sched_later) {
+        static const struct timeval now = {0, 0};
+        evtimer_add(m->sched_ev, &now);
+    }
 }
 
 /* ---- events ----------------------------------------------------------- */
@@ -465,12 +487,22 @@ static int make_stop_pipe(tl_manager_t *m)
 
 static int make_events(tl_manager_t *m)
 {
-    m->base = event_base_new();
+    /* The changelist folds the epoll_ctl calls of one turn: evhttp turns
+     * a connection's reading off and on again around every request, two
+     * system calls per request without it. The fds the loop watches are
+     * never dup()ed, the case the libevent manual warns about. */
+    struct event_config *cfg = event_config_new();
+    if (!cfg)
+        return TL_ENOMEM;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    m->base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
     if (!m->base)
         return TL_ENOMEM;
     m->sigchld_ev = evsignal_new(m->base, SIGCHLD, on_sigchld, m);
     m->retry_ev = evtimer_new(m->base, on_retry_commit, m);
-    if (!m->sigchld_ev || !m->retry_ev)
+    m->sched_ev = evtimer_new(m->base, on_sched, m);
+    if (!m->sigchld_ev || !m->retry_ev || !m->sched_ev)
         return TL_ENOMEM;
     if (event_add(m->sigchld_ev, NULL))
         return TL_EIO;
@@ -613,6 +645,8 @@ void tl_manager_close(tl_manager_t *m)
         event_free(m->stop_ev);
     if (m->retry_ev)
         event_free(m->retry_ev);
+    if (m->sched_ev)
+        event_free(m->sched_ev);
     free(m->batch.ids);
     free(m->created.ids);
     for (int i = 0; i < 2; i++)

@@ -116,7 +116,8 @@ struct tl_manager {
     tl__map_t jobs; /* id -> job, for tasks not yet final (and dying) */
     tl__map_t pids; /* pid -> job */
     tl__group_t *groups;
-    bool sched_pending; /* run the scheduler at the end of this turn */
+    bool sched_pending;     /* run the scheduler at the end of this turn */
+    struct event *sched_ev; /* the scheduler after this turn's replies */
     bool stopping;
     struct event *sigchld_ev;
     struct event *stop_ev;
@@ -157,6 +158,9 @@ void tl__mgr_emit(tl_manager_t *m, const char *type, int64_t id,
 void tl__mgr_emit_task(tl_manager_t *m, const char *type, tl__job_t *j);
 /* The task as JSON, from memory or the store; TL_ENOTFOUND. */
 int tl__mgr_task_json(tl_manager_t *m, int64_t id, json_t **out);
+/* What a reporter needs back: id, state, cancel_requested and
+ * pause_requested; TL_ENOTFOUND. */
+int tl__mgr_task_brief_json(tl_manager_t *m, int64_t id, json_t **out);
 int tl__mgr_list_json(tl_manager_t *m, const tl_filter_t *f, json_t **out);
 int tl__mgr_create(tl_manager_t *m, tl_task_t *t /* taken */, int64_t *id,
                    bool *existed);

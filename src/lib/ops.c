@@ -175,6 +175,30 @@ int tl__mgr_task_json(tl_manager_t *m, int64_t id, json_t **out)
     return *out ? 0 : TL_ENOMEM;
 }
 
+static json_t *brief_json(const tl_task_t *t)
+{
+    return json_pack("{s:I, s:s, s:b, s:b}", "id", (json_int_t)t->id, "state",
+                     tl_state_name(t->state), "cancel_requested",
+                     t->cancel_requested, "pause_requested",
+                     t->pause_requested);
+}
+
+int tl__mgr_task_brief_json(tl_manager_t *m, int64_t id, json_t **out)
+{
+    tl__job_t *j = job_of(m, id);
+    if (j) {
+        *out = brief_json(j->task);
+        return *out ? 0 : TL_ENOMEM;
+    }
+    tl_task_t *t;
+    int rc = load(m, id, &t);
+    if (rc)
+        return rc;
+    *out = brief_json(t);
+    tl_task_free(t);
+    return *out ? 0 : TL_ENOMEM;
+}
+
 int tl_task_get(tl_manager_t *m, int64_t id, tl_task_t **out)
 {
     tl__job_t *j = job_of(m, id);

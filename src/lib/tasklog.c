@@ -3,7 +3,8 @@
  *
  * DESIGN: a record is one line, "TIMESTAMP STREAM TEXT\n", built whole in a
  * buffer owned by the log and handed to one write(2) on an O_APPEND |
- * O_CLOEXEC fd, so a crash of the daemon loses no appended line and child
+ * O_CLOEXEC fd (opened with the first line: a task that prints nothing has
+ * no file), so a crash of the daemon loses no appended line and child
  * processes never inherit the fd. TEXT never holds a newline or another
  * control character but tab (each becomes '?'), so one line is one record;
  * it is at most TL__LOG_LINE_MAX bytes, a longer one being cut at a UTF-8
@@ -38,12 +39,15 @@
 #define TAIL_BLOCK (64 * 1024)
 
 struct tl__tasklog {
-    int fd;
+    int fd;       /* -1 until the first line: a silent task makes no file */
+    char *dir;    /* logs_dir, made on the first line if missing */
     int64_t cap;  /* bytes kept over both files */
     int64_t size; /* bytes in ID.log */
     char *path;   /* ID.log */
     char *path1;  /* ID.log.1 */
     bool dropped; /* ID.log.dropped exists */
+    char *held;   /* lines kept until the file exists (append_held) */
+    size_t held_len;
     /* "TIMESTAMP S " + TEXT + "\n" */
     char line[TS_MAX + 3 + TL__LOG_LINE_MAX + 1];
 };
@@ -105,6 +109,20 @@ static int file_size(int fd, int64_t *size)
     return 0;
 }
 
+/* The file is opened on the first line, not with the log: most short
+ * tasks print nothing, and creating an inode per task was a third of the
+ * daemon's time running `true` tasks. A retried task appends to the file
+ * its earlier attempts left. */
+static int open_file(tl__tasklog_t *l)
+{
+    int rc = open_in_dir(l->dir, l->path, &l->fd);
+    if (!rc && (rc = file_size(l->fd, &l->size)) != 0) {
+        close(l->fd);
+        l->fd = -1;
+    }
+    return rc;
+}
+
 int tl__tasklog_open(const char *logs_dir, int64_t id, int64_t cap_bytes,
                      tl__tasklog_t **out)
 {
@@ -118,18 +136,13 @@ int tl__tasklog_open(const char *logs_dir, int64_t id, int64_t cap_bytes,
         return TL_ENOMEM;
     l->fd = -1;
     l->cap = cap_bytes;
+    l->dir = strdup(logs_dir);
     l->path = log_path(logs_dir, id, "");
     l->path1 = log_path(logs_dir, id, ".1");
-    if (!l->path || !l->path1) {
+    if (!l->dir || !l->path || !l->path1) {
         rc = TL_ENOMEM;
         goto out;
     }
-    rc = open_in_dir(logs_dir, l->path, &l->fd);
-    if (rc)
-        goto out;
-    rc = file_size(l->fd, &l->size);
-    if (rc)
-        goto out;
     *out = l;
     l = NULL;
 out:
@@ -143,6 +156,8 @@ void tl__tasklog_close(tl__tasklog_t *l)
         return;
     if (l->fd >= 0)
         close(l->fd);
+    free(l->held);
+    free(l->dir);
     free(l->path);
     free(l->path1);
     free(l);
@@ -247,29 +262,70 @@ static int mark_dropped(tl__tasklog_t *l)
     return 0;
 }
 
-int tl__tasklog_append(tl__tasklog_t *l, int64_t ts_ms, char stream,
-                       const char *text, size_t len)
+static int check_line(const tl__tasklog_t *l, char stream, const char *text,
+                      size_t len)
 {
-    size_t n;
-    int rc = 0;
-
     if (!l || (!text && len > 0))
         return TL_EINVAL;
     if (stream != 'o' && stream != 'e' && stream != 'i')
         return TL_EINVAL;
-    n = format_line(l, ts_ms, stream, text, len);
+    return 0;
+}
+
+/* Writes the record built in l->line, rotating first when it would take
+ * ID.log past half the cap. */
+static int write_record(tl__tasklog_t *l, size_t n)
+{
     if (l->size > 0 && l->size + (int64_t)n > l->cap / 2) {
         /* Replacing an older ID.log.1 drops output: the log says so. */
         bool dropping = access(l->path1, F_OK) == 0;
-        rc = rotate(l);
+        int rc = rotate(l);
         if (rc)
-            goto out;
+            return rc;
         if (dropping && !l->dropped)
             l->dropped = mark_dropped(l) == 0;
     }
-    rc = write_all(l, l->line, n);
-out:
+    return write_all(l, l->line, n);
+}
+
+/* Opens the file if it is not open yet and writes the held lines first. */
+static int ensure_file(tl__tasklog_t *l)
+{
+    int rc = l->fd < 0 ? open_file(l) : 0;
+    if (rc || !l->held_len)
+        return rc;
+    rc = write_all(l, l->held, l->held_len);
+    free(l->held);
+    l->held = NULL;
+    l->held_len = 0;
     return rc;
+}
+
+int tl__tasklog_append(tl__tasklog_t *l, int64_t ts_ms, char stream,
+                       const char *text, size_t len)
+{
+    int rc = check_line(l, stream, text, len);
+    if (!rc)
+        rc = ensure_file(l);
+    if (!rc)
+        rc = write_record(l, format_line(l, ts_ms, stream, text, len));
+    return rc;
+}
+
+int tl__tasklog_append_held(tl__tasklog_t *l, int64_t ts_ms, char stream,
+                            const char *text, size_t len)
+{
+    int rc = check_line(l, stream, text, len);
+    if (rc || l->fd >= 0)
+        return rc ? rc : tl__tasklog_append(l, ts_ms, stream, text, len);
+    size_t n = format_line(l, ts_ms, stream, text, len);
+    char *held = realloc(l->held, l->held_len + n);
+    if (!held)
+        return TL_ENOMEM;
+    memcpy(held + l->held_len, l->line, n);
+    l->held = held;
+    l->held_len += n;
+    return 0;
 }
 
 /* ---- reading ---------------------------------------------------------- */

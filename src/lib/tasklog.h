@@ -21,7 +21,8 @@
 
 typedef struct tl__tasklog tl__tasklog_t;
 
-/* Opens (creating) the log of task id under logs_dir for appending. */
+/* The log of task id under logs_dir, for appending; the file (and
+ * logs_dir) is created with the first line appended. */
 int tl__tasklog_open(const char *logs_dir, int64_t id, int64_t cap_bytes,
                      tl__tasklog_t **out);
 /* Appends one line (text without its newline, len bytes; NULs and other
@@ -29,6 +30,13 @@ int tl__tasklog_open(const char *logs_dir, int64_t id, int64_t cap_bytes,
  * ts_ms is the line's time. */
 int tl__tasklog_append(tl__tasklog_t *l, int64_t ts_ms, char stream,
                        const char *text, size_t len);
+/* Like tl__tasklog_append, but while the file does not exist the line is
+ * held in memory: it is written before the next line appended with
+ * tl__tasklog_append, and dropped with the log if none comes. The notes a
+ * daemon adds about an attempt that went well ("started", "completed") go
+ * this way, so a task that prints nothing and succeeds has no file. */
+int tl__tasklog_append_held(tl__tasklog_t *l, int64_t ts_ms, char stream,
+                            const char *text, size_t len);
 void tl__tasklog_close(tl__tasklog_t *l);
 
 /* The last `tail` lines of task id's log (both files), as one malloc'd

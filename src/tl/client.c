@@ -283,7 +283,7 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 static int send_request(int fd, const char *method, const char *path,
-                        const char *body, int streaming)
+                        const char *body, int streaming, int minimal)
 {
     size_t blen = body ? strlen(body) : 0;
     int has_body = body || !strcmp(method, "POST") || !strcmp(method, "PUT") ||
@@ -293,8 +293,9 @@ static int send_request(int fd, const char *method, const char *path,
         snprintf(length, sizeof(length), "Content-Length: %zu\r\n", blen);
     char *head = cli_xasprintf(
         "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: tl/" TL_VERSION
-        "\r\nAccept: %s\r\n%s%s\r\n",
+        "\r\nAccept: %s\r\n%s%s%s\r\n",
         method, path, streaming ? "text/event-stream" : "application/json",
+        minimal ? "Prefer: return=minimal\r\n" : "",
         body ? "Content-Type: application/json\r\n" : "", length);
     int rc = write_all(fd, head, strlen(head));
     free(head);
@@ -423,7 +424,8 @@ static int perform(cli_t *cli, const char *method, const char *path,
         if (reused)
             *kept = -1;
         conn_start(&c, fd, t);
-        int r = send_request(fd, method, path, body, t->streaming);
+        int r =
+            send_request(fd, method, path, body, t->streaming, cli->minimal);
         r = r ? -1 : exchange(&c, deadline);
         int keep =
             r == 1 && !c.server_closes && c.state == P_DONE && !t->streaming;
@@ -580,7 +582,7 @@ cli_feed_t *cli_feed_open(cli_feeds_t *fs, const char *path, cli_event_cb cb,
     }
     int fd = dial(fs->cli, &f->res);
     conn_start(&f->c, fd, &f->t);
-    if (fd < 0 || send_request(fd, "GET", path, NULL, 1) != 0) {
+    if (fd < 0 || send_request(fd, "GET", path, NULL, 1, 0) != 0) {
         feed_end(fs->cli, f, -1);
         return f;
     }

@@ -207,7 +207,7 @@ static int build_command(int argc, char **argv, json_t **out)
 static void print_added(const add_opts_t *o, const cli_http_t *res)
 {
     long long id = (long long)cli_json_int(res->json, "id", 0);
-    const char *key = cli_json_str(res->json, "key");
+    const char *key = cli_json_str(o->body, "key");
 
     /* with --follow, stdout is the command's output */
     FILE *out = o->follow ? stderr : stdout;
@@ -265,7 +265,9 @@ int cmd_add(cli_t *cli, int argc, char **argv)
         json_object_set_new(cmd, "progress_regex",
                             cli_xcheck(json_string(o.progress_regex)));
     json_object_set_new(o.body, "command", cmd);
+    cli->minimal = !o.json; /* only the id is printed */
     rc = cli_create_task(cli, o.body, &res);
+    cli->minimal = 0;
     if (rc)
         goto out;
     print_added(&o, &res);

@@ -30,7 +30,8 @@
 static const char usage[] =
     "usage: tl serve [--data-dir D] [--listen HOST:PORT] [--no-tcp]\n"
     "                [--multi-user] [--rate-limit N] [--http-timeout SEC]\n"
-    "                [--kill-grace SEC] [--max-queued N] [--redact RE]...\n"
+    "                [--kill-grace SEC] [--max-queued N] [--max-streams N]\n"
+    "                [--redact RE]...\n"
     "\n"
     "Runs the daemon in the foreground: the API on the unix socket\n"
     "DATA_DIR/tasklight.sock, and the API and the dashboard on loopback TCP\n"
@@ -48,6 +49,8 @@ static const char usage[] =
     "  --http-timeout SEC  idle or slow connections are closed (default 60)\n"
     "  --kill-grace SEC    SIGTERM to SIGKILL on cancel (default 5)\n"
     "  --max-queued N      refuse new tasks past N queued (default 1000000)\n"
+    "  --max-streams N     event streams open at once (default 1024; each\n"
+    "                      takes a file descriptor)\n"
     "  --redact RE         also redact this PCRE2 pattern from logs\n"
     "                      (repeatable)\n";
 
@@ -58,6 +61,7 @@ typedef struct serve_opts {
     int multi_user;
     double rate_limit, http_timeout_s, kill_grace_s;
     int64_t max_queued;
+    int64_t max_streams;
     const char *redact[MAX_REDACT + 1];
     int nredact;
 } serve_opts_t;
@@ -70,6 +74,7 @@ enum {
     OPT_HTTP_TIMEOUT,
     OPT_KILL_GRACE,
     OPT_MAX_QUEUED,
+    OPT_MAX_STREAMS,
     OPT_REDACT
 };
 
@@ -171,6 +176,7 @@ static int start_server(tl_manager_t *m, const cli_t *cli, const char *listen,
     so.multi_user = o->multi_user;
     so.rate_limit = o->rate_limit;
     so.http_timeout_s = o->http_timeout_s;
+    so.max_streams = (int)o->max_streams;
     so.socket_path = cli->socket_explicit ? cli->socket_path : NULL;
     so.listen = listen;
     rc = tl_server_start(m, &so, srv);
@@ -262,6 +268,7 @@ int cmd_serve(cli_t *cli, int argc, char **argv)
         {"http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT},
         {"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
         {"max-queued", required_argument, NULL, OPT_MAX_QUEUED},
+        {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
         {"redact", required_argument, NULL, OPT_REDACT},
         CLI_GLOBAL_OPTIONS,
     };
@@ -290,6 +297,11 @@ int cmd_serve(cli_t *cli, int argc, char **argv)
         case OPT_MAX_QUEUED:
             if (args_parse_int(optarg, 1, INT64_MAX, &o.max_queued))
                 return cli_usage_error(usage, "invalid --max-queued '%s'",
+                                       optarg);
+            break;
+        case OPT_MAX_STREAMS:
+            if (args_parse_int(optarg, 1, 1000000, &o.max_streams))
+                return cli_usage_error(usage, "invalid --max-streams '%s'",
                                        optarg);
             break;
         case OPT_REDACT:

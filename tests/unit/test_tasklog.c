@@ -479,12 +479,46 @@ static void test_errors(void **state)
     assert_int_equal(tl__tasklog_append(l, 0, 'o', "x", 1), TL_EFULL);
     tl__tasklog_close(l);
 
-    /* logs_dir is a file: TL_EIO, nothing handed out. */
+    /* logs_dir is a file: the first line says TL_EIO (the file is made
+     * with the first line), and a held line waits for it. */
     l = NULL;
     write_file(f, 31, "", "");
     path_of(f, 31, "", path, sizeof(path));
-    assert_int_equal(tl__tasklog_open(path, 1, 1 << 20, &l), TL_EIO);
-    assert_null(l);
+    assert_int_equal(tl__tasklog_open(path, 1, 1 << 20, &l), 0);
+    assert_int_equal(tl__tasklog_append_held(l, 0, 'i', "started", 7), 0);
+    assert_int_equal(tl__tasklog_append(l, 0, 'o', "x", 1), TL_EIO);
+    tl__tasklog_close(l);
+}
+
+/* Held lines make no file by themselves; the first real line writes them
+ * first, in order. */
+static void test_held_lines(void **state)
+{
+    fixture_t *f = *state;
+    tl__tasklog_t *l = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+
+    assert_int_equal(tl__tasklog_open(f->logs, 40, 1 << 20, &l), 0);
+    assert_int_equal(tl__tasklog_append_held(l, 1000, 'i', "started", 7), 0);
+    assert_int_equal(tl__tasklog_append_held(l, 2000, 'i', "completed", 9), 0);
+    tl__tasklog_close(l);
+    assert_false(exists(f, 40, ""));
+
+    assert_int_equal(tl__tasklog_open(f->logs, 41, 1 << 20, &l), 0);
+    assert_int_equal(tl__tasklog_append_held(l, 1000, 'i', "started", 7), 0);
+    assert_int_equal(tl__tasklog_append(l, 2000, 'o', "hello", 5), 0);
+    assert_int_equal(tl__tasklog_append_held(l, 3000, 'i', "completed", 9), 0);
+    tl__tasklog_close(l);
+    assert_int_equal(tl__tasklog_read_tail(f->logs, 41, 0, &buf, &len), 0);
+    const char *a = strstr(buf, " i started\n");
+    const char *b = strstr(buf, " o hello\n");
+    const char *c = strstr(buf, " i completed\n");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_true(a < b && b < c);
+    free(buf);
 }
 
 /* A cap that drops output says so, and removal forgets it. */
@@ -517,6 +551,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unterminated_lines, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

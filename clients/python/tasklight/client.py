@@ -96,6 +96,10 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = s
 
 
+# RFC 7240: the short answer to a change (id, state and the two requests).
+_MINIMAL = {"Prefer": "return=minimal"}
+
+
 def _task_path(task_id: TaskId, *rest: str) -> str:
     if isinstance(task_id, bool):
         raise TypeError("a task id is an integer")
@@ -393,20 +397,25 @@ class Client:
         return self.request("POST", "/api/tasks", body)
 
     def patch_task(self, task_id: TaskId, fields: Optional[Dict[str, Any]] = None,
-                   **kw: Any) -> Dict[str, Any]:
+                   *, minimal: bool = False, **kw: Any) -> Dict[str, Any]:
         """PATCH /api/tasks/ID: a report (progress, current, total, unit,
         message, metadata, state, result, error) or a label change. Values
         are sent as given: ``progress=None`` means "unknown". Answers the task,
-        with ``cancel_requested`` and ``pause_requested``."""
+        with ``cancel_requested`` and ``pause_requested``; with
+        ``minimal=True`` (``Prefer: return=minimal``) only ``id``, ``state``,
+        ``cancel_requested`` and ``pause_requested``, which is cheaper for a
+        reporter that sends many updates."""
         body = dict(fields or {})
         body.update(kw)
-        return self.request("PATCH", _task_path(task_id), body)
+        return self.request("PATCH", _task_path(task_id), body,
+                            headers=_MINIMAL if minimal else None)
 
     report = patch_task
 
-    def heartbeat(self, task_id: TaskId) -> Dict[str, Any]:
+    def heartbeat(self, task_id: TaskId, *, minimal: bool = False) -> Dict[str, Any]:
         """An empty PATCH: keeps a tracked task from being marked lost."""
-        return self.request("PATCH", _task_path(task_id), {})
+        return self.request("PATCH", _task_path(task_id), {},
+                            headers=_MINIMAL if minimal else None)
 
     def delete_task(self, task_id: TaskId) -> Dict[str, Any]:
         """DELETE /api/tasks/ID (a task that is not running or paused)."""

@@ -83,7 +83,7 @@ class _Heartbeat(threading.Thread):
                 continue
             wait = self.interval
             try:
-                tr._absorb(tr.client.heartbeat(tr.task_id))
+                tr._absorb(tr.client.heartbeat(tr.task_id, minimal=True))
             except (Conflict, TaskNotFound):
                 tr._gone()
                 return
@@ -296,7 +296,8 @@ class ProgressTracker:
         if not isinstance(t, dict) or "state" not in t:
             return
         with self._lock:
-            self.task = t
+            # a heartbeat asks for the short answer: it updates the task held
+            self.task = {**self.task, **t} if isinstance(self.task, dict) else t
             self._state = t.get("state")
             self._pause_req = bool(t.get("pause_requested"))
             if sent:
