@@ -2,7 +2,7 @@
 # lib.sh -- helpers shared by the benchmark cases; sourced, not run.
 #
 # Every server a case starts (tl serve, redis-server, the seed Flask server,
-# a task-spooler server) is recorded by its pid and stopped by the EXIT trap
+# a task-spooler server, PostgreSQL, a Celery worker) is recorded by its pid and stopped by the EXIT trap
 # set here, so a case that fails or is interrupted leaves nothing running.
 # Servers listen on loopback only. Results are appended to $BENCH_RESULTS as
 # tab-separated rows that bench/report.py turns into tables.
@@ -25,6 +25,7 @@ DUR_TSP="server memory"
 DUR_NQ="a file per job, no fsync"
 DUR_REDIS="Redis without RDB/AOF"
 DUR_SEED="JSON file rewritten, no fsync"
+DUR_PG="PostgreSQL, fsync=off"
 DUR_NONE="-"
 
 # The helper programs, built into build/bench when missing or older than
@@ -40,6 +41,19 @@ build_helpers() {
     done
 }
 build_helpers
+
+# bench/fn_lifecycle.c links libtasklight statically: run.sh builds it into
+# the results with the library it measures; a case run alone builds it here
+# from $TL_BUILD_DIR (default build/).
+build_fn_lifecycle() {
+    local lib=${TL_BUILD_DIR:-$ROOT/build}/libtasklight.a
+    [[ -x $BIN/fn_lifecycle ]] && return 0
+    [[ -f $lib ]] || die "$lib is missing: run make"
+    # shellcheck disable=SC2046
+    ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$ROOT/include" \
+        -o "$BIN/fn_lifecycle" "$BENCH_DIR/fn_lifecycle.c" "$lib" \
+        $(pkg-config --libs libevent jansson sqlite3 libpcre2-8) -lm -lpthread
+}
 [[ -x $TL ]] || { echo "error: $TL is missing: run make" >&2; exit 1; }
 
 _BENCH_PIDS=()
@@ -69,6 +83,7 @@ bench_cleanup() {
     done
     _BENCH_PIDS=()
     rm -rf "$_BENCH_TMP"
+    [[ -z ${PG_DIR:-} ]] || rm -rf "$PG_DIR"
 }
 trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
@@ -178,6 +193,67 @@ seed_stop() {
     stop_pid "$SEED_PID"
     forget_pid "$SEED_PID"
     SEED_PID=
+}
+
+# Starts a private PostgreSQL cluster (initdb in a temp dir, trust auth,
+# listening on a free loopback port and a unix socket in that dir only);
+# sets PG_PORT, PG_PID, PG_URL. fsync=off: a commit writes the WAL to the OS
+# before it returns but does not flush it, the durability tasklight's SQLite
+# WAL with synchronous=NORMAL has. As root the server runs as the
+# `postgres` user (initdb refuses root).
+pg_start() {
+    local bin
+    bin=$(printf "%s\n" /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    [[ -x $bin/initdb ]] || die "PostgreSQL server binaries not found (apt-get install postgresql)"
+    PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tlbench-pg.XXXXXX")
+    local as=()
+    if [[ $(id -u) == 0 ]]; then
+        chown postgres: "$PG_DIR"
+        as=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+    fi
+    chmod 700 "$PG_DIR"
+    "${as[@]}" "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 \
+        --no-sync >"$PG_DIR/initdb.log" 2>&1 ||
+        die "initdb failed: $(tail -5 "$PG_DIR/initdb.log")"
+    PG_PORT=$(free_port)
+    "${as[@]}" "$bin/postgres" -D "$PG_DIR/data" -p "$PG_PORT" \
+        -c listen_addresses=127.0.0.1 -c unix_socket_directories="$PG_DIR" \
+        -c fsync=off -c max_connections=50 \
+        </dev/null >"$PG_DIR/postgres.log" 2>&1 &
+    PG_PID=$!
+    _BENCH_PIDS+=("$PG_PID")
+    for _ in $(seq 200); do
+        "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break
+        sleep 0.05
+    done
+    "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" ||
+        die "postgres did not start: $(tail -5 "$PG_DIR/postgres.log")"
+    PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+}
+
+# A fresh database on the cluster: PG_URL points at it.
+pg_fresh_db() {
+    local name=$1
+    PGOPTIONS='-c client_min_messages=warning' psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
+        -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null ||
+        die "cannot create database $name"
+    PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/$name"
+}
+
+# Stops the cluster: SIGINT is PostgreSQL's fast shutdown.
+pg_stop() {
+    local i
+    [[ -n ${PG_PID:-} ]] || return 0
+    kill -INT "$PG_PID" 2>/dev/null || true
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$PG_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    stop_pid "$PG_PID"
+    forget_pid "$PG_PID"
+    PG_PID=
+    rm -rf "$PG_DIR"
+    PG_DIR=
 }
 
 # The value of a numeric field in a one-line JSON text.

@@ -26,6 +26,16 @@
  *              directly (the floor for "start")
  *   ready      poll GET /healthz every millisecond until it answers 200
  *              (at most --timeout s); prints the wall-clock time it did
+ *   sse        SSE fan-out: makes --tasks tracked tasks, opens --subs
+ *              streams of GET /api/events (a refused stream, 429 at the
+ *              daemon's cap, is counted, not an error), then PATCHes
+ *              {"current","message":"sseb NS"} round-robin into the tasks
+ *              at --rate per second for --duration s, NS being
+ *              CLOCK_MONOTONIC just before the request is written. Every
+ *              stream de-chunks and parses its events; for each
+ *              task.progress carrying a stamp the delay is receive time -
+ *              NS. Waits (at most 10 s) for the last deliveries. Latency
+ *              figures are those delays; delivered/expected counts them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +50,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -62,10 +73,11 @@ enum mode {
     M_START,
     M_SPAWN,
     M_READY,
+    M_SSE,
     M__COUNT
 };
 static const char *const mode_names[M__COUNT] = {
-    "create", "lifecycle", "progress", "get", "start", "spawn", "ready"};
+    "create", "lifecycle", "progress", "get", "start", "spawn", "ready", "sse"};
 
 static struct opts {
     const char *unix_path;
@@ -83,7 +95,16 @@ static struct opts {
     const char *dump; /* every latency in ms, one a line, sorted */
     double timeout_s;
     double pause_ms;
+    /* sse */
+    int subs;
+    int tasks;
+    double rate;
+    double duration_s;
 } o = {.count = 1000,
+       .subs = 1000,
+       .tasks = 10,
+       .rate = 50,
+       .duration_s = 10,
        .conns = 1,
        .depth = 1,
        .updates = 10,
@@ -223,9 +244,12 @@ static size_t build(char *buf, const char *method, const char *path,
     int n;
     if (o.token[0])
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", o.token);
+    /* Changes ask for the short answer, as tasklight's own reporters do
+     * (servers that do not know the preference ignore it, RFC 7240). */
     if (body)
         n = snprintf(buf, REQ_MAX,
                      "%s %s HTTP/1.1\r\nHost: localhost\r\n%s"
+                     "Prefer: return=minimal\r\n"
                      "Content-Type: application/json\r\n"
                      "Content-Length: %zu\r\n\r\n%s",
                      method, path, auth, strlen(body), body);
@@ -726,14 +750,414 @@ static void mode_ready(void)
            rt.tv_sec + rt.tv_nsec / 1e9, now() - t_start);
 }
 
+/* ---- sse: fan-out of events to many streams ------------------------------ */
+
+typedef struct sub {
+    int fd;
+    int state;          /* SUB_* */
+    int chunked;        /* Transfer-Encoding: chunked */
+    int cstate;         /* de-chunking: 0 size line, 1 data, 2 CRLF after */
+    size_t chunk_left;  /* bytes of the current chunk still to come */
+    char *in;           /* raw bytes not yet de-chunked */
+    size_t in_len, in_cap;
+    char *ev;           /* de-chunked SSE text not yet parsed */
+    size_t ev_len, ev_cap;
+    long events;        /* stamped task.progress events it parsed */
+} sub_t;
+
+enum { SUB_HEAD, SUB_LIVE, SUB_REFUSED, SUB_GONE };
+
+#define UPD_TAG UINT64_MAX
+#define SSE_BUF_MAX (64u << 20)
+
+static sub_t *subs;
+static long subs_live, subs_refused, subs_gone, subs_pending;
+static long sse_delivered, sse_other_events;
+static double *upd_lat;
+static long upd_sent, upd_replied, upd_cap;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void grow(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return;
+    if (need > SSE_BUF_MAX)
+        die("a stream buffered more than %u bytes", SSE_BUF_MAX);
+    size_t c = *cap ? *cap : 16384;
+    while (c < need)
+        c *= 2;
+    *buf = realloc(*buf, c);
+    if (!*buf)
+        die("out of memory");
+    *cap = c;
+}
+
+/* Parses the complete events in s->ev; records the delay of each stamped
+ * task.progress event. */
+static void sse_parse(sub_t *s, int64_t recv_ns)
+{
+    static const char mark[] = "\"message\":\"sseb ";
+    size_t off = 0;
+    for (;;) {
+        char *end = memmem(s->ev + off, s->ev_len - off, "\n\n", 2);
+        if (!end)
+            break;
+        size_t len = (size_t)(end - (s->ev + off));
+        const char *e = s->ev + off;
+        const char *m = memmem(e, len, mark, sizeof(mark) - 1);
+        if (m && memmem(e, len, "event: task.progress\n", 21)) {
+            int64_t ns = strtoll(m + sizeof(mark) - 1, NULL, 10);
+            record((double)(recv_ns - ns) / 1e9);
+            s->events++;
+            sse_delivered++;
+        } else {
+            sse_other_events++;
+        }
+        off += len + 2;
+    }
+    memmove(s->ev, s->ev + off, s->ev_len - off);
+    s->ev_len -= off;
+}
+
+/* Moves the body bytes of s->in (de-chunked when chunked) to s->ev.
+ * Returns 1 when the stream ended (the last chunk). */
+static int sse_dechunk(sub_t *s)
+{
+    size_t off = 0;
+    int ended = 0;
+    while (off < s->in_len && !ended) {
+        if (!s->chunked) {
+            grow(&s->ev, &s->ev_cap, s->ev_len + s->in_len - off);
+            memcpy(s->ev + s->ev_len, s->in + off, s->in_len - off);
+            s->ev_len += s->in_len - off;
+            off = s->in_len;
+        } else if (s->cstate == 0) {
+            char *eol = memmem(s->in + off, s->in_len - off, "\r\n", 2);
+            if (!eol)
+                break;
+            s->chunk_left = strtoul(s->in + off, NULL, 16);
+            off = (size_t)(eol - s->in) + 2;
+            if (s->chunk_left == 0)
+                ended = 1;
+            else
+                s->cstate = 1;
+        } else if (s->cstate == 1) {
+            size_t k = s->in_len - off;
+            if (k > s->chunk_left)
+                k = s->chunk_left;
+            grow(&s->ev, &s->ev_cap, s->ev_len + k);
+            memcpy(s->ev + s->ev_len, s->in + off, k);
+            s->ev_len += k;
+            off += k;
+            s->chunk_left -= k;
+            if (!s->chunk_left)
+                s->cstate = 2;
+        } else {
+            if (s->in_len - off < 2)
+                break;
+            off += 2;
+            s->cstate = 0;
+        }
+    }
+    memmove(s->in, s->in + off, s->in_len - off);
+    s->in_len -= off;
+    return ended;
+}
+
+static void sub_close(sub_t *s, int state)
+{
+    if (s->state == SUB_HEAD)
+        subs_pending--;
+    else if (s->state == SUB_LIVE)
+        subs_live--;
+    s->state = state;
+    if (state == SUB_REFUSED)
+        subs_refused++;
+    else
+        subs_gone++;
+    epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
+    close(s->fd);
+    s->fd = -1;
+    free(s->in);
+    free(s->ev);
+    s->in = s->ev = NULL;
+}
+
+static void sub_read(sub_t *s)
+{
+    int eof = 0;
+    while (s->fd >= 0) {
+        grow(&s->in, &s->in_cap, s->in_len + 65536);
+        ssize_t r = read(s->fd, s->in + s->in_len, s->in_cap - s->in_len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN)
+            break;
+        if (r <= 0) {
+            eof = 1;
+            break;
+        }
+        s->in_len += (size_t)r;
+    }
+    int64_t t = now_ns();
+    if (s->state == SUB_HEAD) {
+        char *end = memmem(s->in, s->in_len, "\r\n\r\n", 4);
+        if (!end) {
+            if (eof)
+                die("a stream closed before its headers");
+            return;
+        }
+        if (s->in_len < 12 || strncmp(s->in, "HTTP/1.", 7))
+            die("not an HTTP response");
+        int status = atoi(s->in + 9);
+        size_t head = (size_t)(end - s->in) + 4;
+        if (status == 429 || status == 503) {
+            sub_close(s, SUB_REFUSED);
+            return;
+        }
+        if (status != 200)
+            die("GET /api/events: HTTP %d: %.*s", status,
+                (int)(s->in_len > 300 ? 300 : s->in_len), s->in);
+        s->chunked = memmem(s->in, head, "chunked", 7) != NULL;
+        memmove(s->in, s->in + head, s->in_len - head);
+        s->in_len -= head;
+        s->state = SUB_LIVE;
+        subs_pending--;
+        subs_live++;
+    }
+    int ended = sse_dechunk(s);
+    sse_parse(s, t);
+    if (eof || ended)
+        sub_close(s, SUB_GONE);
+}
+
+/* The updater: PATCHes on a schedule, replies read as they come. */
+static conn_t *upd;
+static int64_t *task_ids;
+
+static void upd_send(int64_t k)
+{
+    char path[64], body[256], req[REQ_MAX];
+    snprintf(path, sizeof(path), "/api/tasks/%lld",
+             (long long)task_ids[k % o.tasks]);
+    int64_t ns = now_ns();
+    snprintf(body, sizeof(body), "{\"current\":%lld,\"message\":\"sseb %lld\"}",
+             (long long)(k / o.tasks + 1), (long long)ns);
+    size_t n = build(req, "PATCH", path, body);
+    if (upd->inflight >= MAX_DEPTH)
+        die("the daemon fell %d PATCHes behind", MAX_DEPTH);
+    if (upd->out_len + n > sizeof(upd->out))
+        die("updater output full");
+    memcpy(upd->out + upd->out_len, req, n);
+    upd->out_len += n;
+    upd->sent_at[(upd->ring_head + upd->inflight) % MAX_DEPTH] = ns / 1e9;
+    upd->inflight++;
+    upd_sent++;
+    flush_out(upd);
+}
+
+static void upd_read(void)
+{
+    for (;;) {
+        grow(&upd->in, &upd->in_cap, upd->in_len + 65536);
+        ssize_t r = read(upd->fd, upd->in + upd->in_len,
+                         upd->in_cap - upd->in_len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN)
+            break;
+        if (r <= 0)
+            die("the daemon closed the updater's connection");
+        upd->in_len += (size_t)r;
+    }
+    for (;;) {
+        int status;
+        const char *body;
+        size_t blen, total = parse_response(upd, &status, &body, &blen);
+        if (!total)
+            break;
+        if (status < 200 || status > 299)
+            die("PATCH: HTTP %d: %.*s", status, (int)blen, body);
+        if (!upd->inflight)
+            die("reply without a request");
+        if (upd_replied < upd_cap)
+            upd_lat[upd_replied] = now() - upd->sent_at[upd->ring_head];
+        upd->ring_head = (upd->ring_head + 1) % MAX_DEPTH;
+        upd->inflight--;
+        upd_replied++;
+        memmove(upd->in, upd->in + total, upd->in_len - total);
+        upd->in_len -= total;
+    }
+}
+
+/* One epoll pass: waits at most ms, handles what is ready. */
+static void sse_pump(int ms)
+{
+    struct epoll_event evs[512];
+    int n = epoll_wait(ep, evs, 512, ms);
+    if (n < 0 && errno != EINTR)
+        die("epoll_wait: %s", strerror(errno));
+    for (int i = 0; i < n; i++) {
+        if (evs[i].data.u64 == UPD_TAG) {
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                upd_read();
+            flush_out(upd);
+        } else {
+            sub_t *s = &subs[evs[i].data.u64];
+            if (s->fd >= 0)
+                sub_read(s);
+        }
+    }
+}
+
+static int cmp_pct(const void *a, const void *b)
+{
+    return cmp_double(a, b);
+}
+
+static int mode_sse(void)
+{
+    struct rlimit rl;
+    char body[8192], req[REQ_MAX];
+    double deadline = now() + o.timeout_s;
+
+    /* One descriptor per stream: raise the soft limit to the hard one. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+        rl.rlim_cur < (rlim_t)o.subs + 64)
+        die("open-file limit %lu is too low for %d streams (ulimit -n)",
+            (unsigned long)rl.rlim_cur, o.subs);
+
+    /* The tasks the updates go to. */
+    upd = &conns[0];
+    upd->fd = dial();
+    task_ids = calloc((size_t)o.tasks, sizeof(*task_ids));
+    if (!task_ids)
+        die("out of memory");
+    for (int i = 0; i < o.tasks; i++) {
+        char b[256];
+        snprintf(b, sizeof(b),
+                 "{\"title\":\"sse bench %d\",\"kind\":\"bench\","
+                 "\"total\":1000000000}",
+                 i);
+        roundtrip(upd, "POST", "/api/tasks", b, body, sizeof(body));
+        task_ids[i] = json_int(body, strlen(body), "id");
+        if (task_ids[i] <= 0)
+            die("create answered no id: %s", body);
+    }
+
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        die("epoll: %s", strerror(errno));
+    fcntl(upd->fd, F_SETFL, fcntl(upd->fd, F_GETFL) | O_NONBLOCK);
+    struct epoll_event uev = {.events = EPOLLIN | EPOLLOUT | EPOLLET,
+                              .data.u64 = UPD_TAG};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, upd->fd, &uev))
+        die("epoll_ctl: %s", strerror(errno));
+
+    /* The streams, 50 at a time so the listen backlog never overflows. */
+    subs = calloc((size_t)o.subs, sizeof(*subs));
+    if (!subs)
+        die("out of memory");
+    size_t rn = build(req, "GET", "/api/events", NULL);
+    double t_conn = now();
+    for (int i = 0; i < o.subs; i++) {
+        sub_t *s = &subs[i];
+        s->fd = dial();
+        if (write(s->fd, req, rn) != (ssize_t)rn)
+            die("write: %s", strerror(errno));
+        fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLET,
+                                 .data.u64 = (uint64_t)i};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev))
+            die("epoll_ctl: %s", strerror(errno));
+        subs_pending++;
+        if (i % 50 == 49 || i == o.subs - 1)
+            while (subs_pending > 0) {
+                if (now() > deadline)
+                    die("streams did not open within %.0f s", o.timeout_s);
+                sse_pump(100);
+            }
+    }
+    double connect_s = now() - t_conn;
+    /* Let the hello events and the last accepts settle. */
+    for (double t = now() + 0.2; now() < t;)
+        sse_pump(20);
+    sse_other_events = 0;
+
+    long total = (long)(o.rate * o.duration_s + 0.5);
+    upd_cap = total;
+    upd_lat = calloc((size_t)total + 1, sizeof(*upd_lat));
+    if (!upd_lat)
+        die("out of memory");
+    double t0 = now();
+    t_start = t0;
+    while (upd_sent < total) {
+        double due = t0 + (double)upd_sent / o.rate, t = now();
+        if (t >= due) {
+            upd_send(upd_sent);
+            continue;
+        }
+        if (t > deadline)
+            die("timed out while sending");
+        sse_pump((int)((due - t) * 1000)); /* 0 ms: just poll */
+    }
+    double t_last = now();
+    long live_at_end = subs_live;
+    /* The last deliveries: until every live stream has every event, or
+     * 10 s. */
+    while (now() < t_last + 10 &&
+           (sse_delivered < upd_sent * subs_live || upd_replied < upd_sent))
+        sse_pump(50);
+    double wait_s = now() - t_last;
+
+    qsort(lat, nlat, sizeof(*lat), cmp_double);
+    if (o.dump) {
+        FILE *f = fopen(o.dump, "w");
+        if (!f)
+            die("cannot write %s: %s", o.dump, strerror(errno));
+        for (long i = 0; i < nlat; i++)
+            fprintf(f, "%.4f\n", lat[i] * 1000.0);
+        fclose(f);
+    }
+    long connected = live_at_end + subs_gone;
+    long expected = upd_sent * connected;
+    long got = upd_replied < upd_cap ? upd_replied : upd_cap;
+    qsort(upd_lat, got, sizeof(*upd_lat), cmp_pct);
+    double up50 = got ? upd_lat[got / 2] * 1000 : 0;
+    double up99 = got ? upd_lat[(long)(got * 0.99)] * 1000 : 0;
+    printf("{\"mode\":\"sse\",\"subs\":%d,\"connected\":%ld,\"refused\":%ld,"
+           "\"dropped\":%ld,\"tasks\":%d,\"rate\":%.2f,\"updates\":%ld,"
+           "\"expected\":%ld,\"delivered\":%ld,\"delivered_pct\":%.3f,"
+           "\"fanout_per_s\":%.1f,\"connect_s\":%.3f,\"drain_s\":%.3f,"
+           "\"p50_ms\":%.4f,\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f,"
+           "\"patch_p50_ms\":%.4f,\"patch_p99_ms\":%.4f,\"errors\":0}\n",
+           o.subs, connected, subs_refused, subs_gone, o.tasks,
+           upd_sent / (t_last - t0), upd_sent, expected, sse_delivered,
+           expected ? 100.0 * sse_delivered / expected : 0.0,
+           sse_delivered / (t_last - t0 + wait_s), connect_s, wait_s, pct(50),
+           pct(90), pct(99), nlat ? lat[nlat - 1] * 1000.0 : 0.0, up50, up99);
+    return 0;
+}
+
 static void usage(void)
 {
     fputs(
         "usage: loadgen (--unix PATH | --tcp 127.0.0.1:PORT --token-file F)\n"
-        "  --mode create|lifecycle|progress|get|start|spawn|ready [--count N]\n"
+        "  --mode create|lifecycle|progress|get|start|spawn|ready|sse [--count N]\n"
         "  [--conns C] [--depth D] [--updates U] [--path P] [--argv JSON]\n"
         "  [--stamp BIN --fifo PATH] [--pause-ms MS] [--timeout S]\n"
-        "  [--dump FILE]\n",
+        "  [--dump FILE]\n"
+        "  sse: [--subs N] [--tasks K] [--rate R] [--duration S]\n",
         stderr);
     exit(2);
 }
@@ -784,11 +1208,22 @@ static void parse_args(int argc, char **argv)
             o.dump = v;
         else if (!strcmp(a, "--timeout"))
             o.timeout_s = atof(v);
+        else if (!strcmp(a, "--subs"))
+            o.subs = atoi(v);
+        else if (!strcmp(a, "--tasks"))
+            o.tasks = atoi(v);
+        else if (!strcmp(a, "--rate"))
+            o.rate = atof(v);
+        else if (!strcmp(a, "--duration"))
+            o.duration_s = atof(v);
         else
             usage();
     }
     if (o.count < 1 || o.conns < 1 || o.conns > MAX_CONNS || o.depth < 1 ||
-        o.depth > MAX_DEPTH || o.updates < 0 || o.timeout_s <= 0)
+        o.depth > MAX_DEPTH || o.updates < 0 || o.timeout_s <= 0 ||
+        o.subs < 1 || o.subs > 100000 || o.tasks < 1 || o.tasks > 10000 ||
+        o.rate <= 0 || o.rate > 100000 || o.duration_s <= 0 ||
+        o.duration_s > 3600)
         usage();
     if (o.mode == M_READY && o.timeout_s == 300)
         o.timeout_s = 20;
@@ -804,6 +1239,8 @@ int main(int argc, char **argv)
     long base_done = 0;
 
     parse_args(argc, argv);
+    if (o.mode == M_SSE)
+        return mode_sse();
     if (o.mode == M_READY) {
         t_start = now();
         mode_ready();

@@ -8,13 +8,16 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 PEERS=$BENCH_DIR/.peers
 
-# task-spooler (tsp), nq, Redis for BullMQ, hyperfine for timing whole
-# commands, Flask for the seed design's server, wrk, the sqlite3 CLI to
-# build large stores, Node.js for BullMQ, gnuplot for the latency plots.
+# task-spooler (tsp), nq, Redis for BullMQ and Celery, hyperfine for timing
+# whole commands, Flask for the seed design's server, wrk, the sqlite3 CLI
+# to build large stores, Node.js for BullMQ and graphile-worker, gnuplot for
+# the latency plots, PostgreSQL for graphile-worker (a private cluster per
+# case, never the system one), Celery with its Redis transport.
 DEB_PKGS="task-spooler nq redis-server redis-tools hyperfine python3 python3-flask
-python3-requests wrk sqlite3 nodejs npm gnuplot-nox build-essential"
+python3-requests wrk sqlite3 nodejs npm gnuplot-nox build-essential
+postgresql python3-celery python3-redis"
 # Pinned so that a rerun measures the same code.
-NPM_PKGS="bullmq@6.7.0 ioredis@5.11.1"
+NPM_PKGS="bullmq@6.7.0 ioredis@5.11.1 graphile-worker@0.18.0"
 
 missing=""
 for p in $DEB_PKGS; do
@@ -49,7 +52,8 @@ have=""
 if [ -f "$PEERS/installed" ]; then
     have=$(cat "$PEERS/installed")
 fi
-if [ "$have" != "$want" ] || [ ! -d "$PEERS/node_modules/bullmq" ]; then
+if [ "$have" != "$want" ] || [ ! -d "$PEERS/node_modules/bullmq" ] ||
+    [ ! -d "$PEERS/node_modules/graphile-worker" ]; then
     echo "installing npm packages into bench/.peers: $NPM_PKGS" >&2
     mkdir -p "$PEERS"
     [ -f "$PEERS/package.json" ] || echo '{"private": true}' >"$PEERS/package.json"

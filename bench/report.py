@@ -7,7 +7,10 @@ Each case is a section, each scenario a table: one row per system and
 metric with the median of the runs, their spread (min-max), the number of
 runs, the ratio tasklight/peer of the medians (for rates above 1 means
 tasklight is faster; for times below 1 means it is faster, and the words
-say which) and the system's durability. The output is Markdown whose
+say which) and the system's durability. Rows of systems named
+"tasklight ..." (tasklight measured another way, e.g. a function task) get
+no ratio; rows of one scenario recorded by two cases (the graphile case
+adds to the latency table) form one table. The output is Markdown whose
 columns are padded, so it reads as plain text too.
 """
 import argparse
@@ -36,15 +39,24 @@ LEGEND = [
      "nq: each job is a file written before it runs, with no fsync; no "
      "server to crash"),
     ("Redis without RDB/AOF",
-     "BullMQ: Redis started with save '' and appendonly no; a Redis crash "
-     "loses every job (production setups often add AOF, which costs more)"),
+     "BullMQ and Celery: Redis started with save '' and appendonly no; a "
+     "Redis crash loses every job (production setups often add AOF, which "
+     "costs more)"),
     ("JSON file rewritten, no fsync",
      "seed design: tasks.json rewritten (temp file + rename) on every update "
      "without fsync: process-crash safe, not power-loss safe"),
+    ("PostgreSQL, fsync=off",
+     "graphile-worker: a private PostgreSQL cluster with fsync=off; a commit "
+     "writes its WAL to the OS before it returns, without a flush, like "
+     "tasklight's WAL/NORMAL: it survives a crash of PostgreSQL, not a power "
+     "loss (with completeJobBatchDelay, completions are committed in "
+     "batches after the job's function returned)"),
 ]
 
 
 def fmt(v, unit):
+    if unit == "%":
+        return f"{v:.2f}"
     if unit in ("ms",):
         return f"{v:.3f}" if v < 1 else (f"{v:.2f}" if v < 100 else f"{v:,.0f}")
     if unit == "MiB":
@@ -117,7 +129,9 @@ def render(rows, meta):
                 vals, r = st["vals"], st["r"]
                 med = statistics.median(vals)
                 ratio = ""
-                if system != "tasklight":
+                # Only peers get a ratio; "tasklight function task" and the
+                # like are tasklight measured another way.
+                if not system.startswith("tasklight"):
                     tl = stats.get(("tasklight", metric))
                     if tl and med:
                         ratio = ratio_words(statistics.median(tl["vals"]) / med,

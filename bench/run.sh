@@ -5,7 +5,10 @@
 #
 #   bench/run.sh [--quick] [--runs N] [--cases commands,tracked,...]
 #
-# Cases, in order: commands, tracked, progress, latency, listing.
+# Cases, in order: commands, tracked, progress, latency, listing, sse,
+# graphile, celery.
+# TL_BUILD_DIR (default build/) is where tl and libtasklight.a are taken
+# from; it is built with `make BUILD=$TL_BUILD_DIR all` when tl is missing.
 # It installs the peers it needs (bench/peers.sh), builds the helper
 # programs, runs each case script in order, and prints one table per
 # scenario: medians of the runs with their spread and the ratio
@@ -18,7 +21,8 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 PY=/usr/bin/python3
-ALL_CASES="commands tracked progress latency listing"
+ALL_CASES="commands tracked progress latency listing sse graphile celery"
+TL_BUILD_DIR=$(realpath -m "${TL_BUILD_DIR:-$ROOT/build}")
 
 quick=0 runs="" cases=$ALL_CASES
 while [[ $# -gt 0 ]]; do
@@ -26,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     --quick) quick=1 ;;
     --runs) runs=$2; shift ;;
     --cases) cases=${2//,/ }; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -41,7 +45,8 @@ for c in $cases; do
 done
 
 "$BENCH_DIR/peers.sh"
-[[ -x $ROOT/build/tl ]] || make -C "$ROOT" --no-print-directory all
+[[ -x $TL_BUILD_DIR/tl && -f $TL_BUILD_DIR/libtasklight.a ]] ||
+    make -C "$ROOT" --no-print-directory BUILD="$TL_BUILD_DIR" all
 
 stamp=$(date +%Y%m%d-%H%M%S)
 [[ $quick == 1 ]] && stamp+=-quick
@@ -61,13 +66,24 @@ versions() {
         "$BENCH_DIR/.peers/node_modules/ioredis/package.json")"
     printf '%s\t%s\n' node "$(node --version)"
     printf '%s\t%s\n' flask "$(dpkg-query -W -f='${Version}' python3-flask)"
+    printf '%s\t%s\n' postgresql "$(dpkg-query -W -f='${Version}' postgresql-15 2>/dev/null || echo none)"
+    printf '%s\t%s\n' graphile-worker "$(node -p 'require(process.argv[1]).version' \
+        "$BENCH_DIR/.peers/node_modules/graphile-worker/package.json" 2>/dev/null || echo none)"
+    printf '%s\t%s\n' celery "$(dpkg-query -W -f='${Version}' python3-celery 2>/dev/null || echo none)"
+    printf '%s\t%s\n' kombu "$(dpkg-query -W -f='${Version}' python3-kombu 2>/dev/null || echo none)"
     printf '%s\t%s\n' sqlite "$(dpkg-query -W -f='${Version}' libsqlite3-0)"
 }
 # The binaries measured are copied into the results: a rebuild of build/
 # during the run changes nothing, and the run can be repeated on them.
 # (tl links libtasklight statically.)
 mkdir -p "$out/bin"
-cp "$ROOT/build/tl" "$out/bin/tl"
+cp "$TL_BUILD_DIR/tl" "$out/bin/tl"
+# The function-task program links the same library statically.
+# shellcheck disable=SC2046
+${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$ROOT/include" \
+    -o "$out/bin/fn_lifecycle" "$BENCH_DIR/fn_lifecycle.c" "$TL_BUILD_DIR/libtasklight.a" \
+    $(pkg-config --libs libevent jansson sqlite3 libpcre2-8) -lm -lpthread
+export TL_BUILD_DIR
 export TL=$out/bin/tl BENCH_BIN=$out/bin
 versions >"$out/versions.tsv"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -9,9 +9,18 @@
 //   - long tasks: PerformanceObserver('longtask') (main-thread tasks > 50 ms)
 //   - frames: the intervals between requestAnimationFrame callbacks
 //   - a Chromium performance trace: the top-level tasks of the renderer's
-//     main thread (RunTask), their max and p99
+//     main thread (RunTask), their max and p99, in wall time and in the
+//     thread's CPU time
 // Midway it expands two cards (live log streams), switches to the Running
 // filter and pages forward and back, so interactions are measured too.
+//
+// PASS (issue #4): no task of the renderer's main thread over 50 ms of wall
+// time in the trace, and no long task seen by the page. Each task over 50 ms
+// is listed with its CPU time: a task that took 60 ms of wall time but 10 ms
+// of CPU was waiting for a core (this machine has two, shared with the
+// daemon, the load generator and the browser's other processes), not working.
+// The page's own cost is the CPU column: its max, p99 and how busy the main
+// thread was; the machine's load average is printed before and after.
 //
 //   make bench-dashboard [ARGS="--seconds 30"]
 //   node bench/dashboard/bench.mjs [--tasks N] [--tracked N] [--rate N]
@@ -120,6 +129,7 @@ try {
     traceConfig: { includedCategories: ["toplevel", "devtools.timeline", "disabled-by-default-devtools.timeline"] },
   });
   const events0 = (await d.api("GET", "/api/stats")).totals.events_total;
+  const loadBefore = loadavg().map(r1);
   await page.evaluate(() => {
     window.__perf.longtasks = [];
     window.__perf.frames = [];
@@ -175,6 +185,9 @@ try {
   // apart from waiting for a core (this machine has two, shared with the
   // daemon, the load generator and the browser's other processes).
   const cpu = main.map((e) => (e.tdur || 0) / 1000).sort((a, b) => a - b);
+  const t0trace = main.reduce((m, e) => Math.min(m, e.ts), Infinity);
+  const over = main.filter((e) => e.dur > 50000).sort((a, b) => a.ts - b.ts)
+    .map((e) => ({ at_s: r1((e.ts - t0trace) / 1e6), wall_ms: r1(e.dur / 1000), cpu_ms: r1((e.tdur || 0) / 1000) }));
 
   await genDone;
   const load = JSON.parse(genOut.trim().split("\n").pop() || "{}");
@@ -191,20 +204,28 @@ try {
     dom_elements: perf.dom,
     longtasks: { count: lt.length, max_ms: r1(lt.length ? lt[lt.length - 1] : 0), p99_ms: r1(pct(lt, 99)), supported: !perf.noLongtask },
     frames: { count: frames.length, p50_ms: r1(pct(frames, 50)), p99_ms: r1(pct(frames, 99)), max_ms: r1(frames[frames.length - 1] || 0) },
-    trace_tasks: { count: tasks.length, p99_ms: r1(pct(tasks, 99)), max_ms: r1(tasks[tasks.length - 1] || 0), over_50ms: tasks.filter((x) => x > 50).length },
+    trace_tasks: { count: tasks.length, p99_ms: r1(pct(tasks, 99)), max_ms: r1(tasks[tasks.length - 1] || 0), over_50ms: over.length, over_50ms_tasks: over },
     trace_tasks_cpu: { p99_ms: r1(pct(cpu, 99)), max_ms: r1(cpu[cpu.length - 1] || 0), over_50ms: cpu.filter((x) => x > 50).length,
       busy: r1((100 * cpu.reduce((a, b) => a + b, 0)) / perf.elapsed) },
+    load_average_before: loadBefore,
     load_average: loadavg().map(r1),
+    cores: cpus().length,
   };
   console.log(`load: ${result.reports_per_s} progress reports/s (${result.report_failures} failed), ${result.events_per_s} events/s`);
   console.log(`page: loaded in ${result.page_load_ms} ms, ${result.dom_elements} elements`);
   console.log(`long tasks (>50 ms): ${result.longtasks.count}, max ${result.longtasks.max_ms} ms`);
   console.log(`frames: ${result.frames.count} in ${result.seconds} s, p50 ${result.frames.p50_ms} ms, p99 ${result.frames.p99_ms} ms, max ${result.frames.max_ms} ms`);
-  console.log(`trace, renderer main thread tasks: ${result.trace_tasks.count}, p99 ${result.trace_tasks.p99_ms} ms, max ${result.trace_tasks.max_ms} ms, over 50 ms: ${result.trace_tasks.over_50ms}`);
-  console.log(`  the same in thread CPU time: p99 ${result.trace_tasks_cpu.p99_ms} ms, max ${result.trace_tasks_cpu.max_ms} ms, over 50 ms: ${result.trace_tasks_cpu.over_50ms}; main thread busy ${result.trace_tasks_cpu.busy}%`);
-  console.log(`  machine load average: ${result.load_average.join(" ")} on ${cpus().length} cores`);
-  const ok = result.trace_tasks.max_ms <= 50 && result.longtasks.count === 0;
-  console.log(ok ? "PASS: no task over 50 ms" : "FAIL: a task took over 50 ms");
+  console.log(`trace, renderer main thread tasks: ${result.trace_tasks.count}`);
+  console.log(`  wall time:       p99 ${result.trace_tasks.p99_ms} ms, max ${result.trace_tasks.max_ms} ms, over 50 ms: ${result.trace_tasks.over_50ms}`);
+  for (const o of over) console.log(`    at ${o.at_s} s: ${o.wall_ms} ms wall, ${o.cpu_ms} ms CPU${o.cpu_ms < o.wall_ms / 2 ? " (mostly waiting for a core)" : ""}`);
+  console.log(`  thread CPU time: p99 ${result.trace_tasks_cpu.p99_ms} ms, max ${result.trace_tasks_cpu.max_ms} ms, over 50 ms: ${result.trace_tasks_cpu.over_50ms}; main thread busy ${result.trace_tasks_cpu.busy}%`);
+  console.log(`machine: load average ${result.load_average_before.join(" ")} before, ${result.load_average.join(" ")} after, ${result.cores} cores`);
+  // One row for the table in bench/dashboard/README.md.
+  console.log(`row: | ${result.load_average_before[0]} / ${result.load_average[0]} | ${result.trace_tasks.over_50ms}${over.length ? ` (CPU ${over.map((o) => o.cpu_ms).join(", ")} ms)` : ""} | ${result.trace_tasks.p99_ms} / ${result.trace_tasks.max_ms} ms | ${result.trace_tasks_cpu.p99_ms} / ${result.trace_tasks_cpu.max_ms} ms | ${result.trace_tasks_cpu.busy} % | ${result.longtasks.count} | ${result.frames.p99_ms} / ${result.frames.max_ms} ms |`);
+  const ok = result.trace_tasks.over_50ms === 0 && result.longtasks.count === 0;
+  console.log(ok
+    ? `PASS: no main-thread task over 50 ms (wall max ${result.trace_tasks.max_ms} ms, CPU max ${result.trace_tasks_cpu.max_ms} ms)`
+    : `FAIL: ${result.trace_tasks.over_50ms} main-thread task(s) over 50 ms of wall time, ${result.longtasks.count} long task(s) seen by the page`);
   if (opt.json) writeFileSync(opt.json, JSON.stringify(result, null, 2) + "\n");
   if (opt.trace) writeFileSync(opt.trace, JSON.stringify({ traceEvents }));
   process.exitCode = ok ? 0 : 1;
