@@ -13,7 +13,11 @@
  * changes, so progress of the thousands of tasks not shown never reaches
  * the browser. Incoming events only record the newest version of each task;
  * a requestAnimationFrame callback, at most ten times a second, applies them
- * to the cards, so a burst of a thousand progress events costs one layout. The list is
+ * to the cards, so a burst of a thousand progress events costs one layout.
+ * It redraws at once only the cards on screen (and any whose state changed);
+ * the others catch up a few at a time, or when scrolled into view. A text
+ * that changes is edited in its Text node, and a page change reuses the
+ * cards it has, so a render restyles and lays out little. The list is
  * a page of at most PAGE_SIZE cards (cursor pagination), so the DOM stays
  * small whatever the store holds. When the stream drops it reconnects with
  * backoff and resumes from the last event id; a `reset` (the daemon
@@ -73,6 +77,7 @@ const S = {
   tasks: new Map(),     /* id -> task, the tasks on this page */
   order: [],            /* their ids, newest first */
   cards: new Map(),     /* id -> card */
+  stale: new Set(),     /* cards whose task changed since they were drawn */
   pending: new Map(),   /* id -> newest task not yet rendered */
   fresh: new Set(),     /* ids created while we watched */
   removals: new Set(),  /* ids deleted */
@@ -89,6 +94,8 @@ const S = {
   conn: "connecting",
   lastData: 0,
   rafPending: false,
+  tickDue: false,
+  farTimer: 0,
   lastFlush: 0,
   fetchSeq: 0,
   countsTimer: 0,
@@ -234,9 +241,18 @@ function icon(id, cls) {
   return svg;
 }
 
+/* Sets a node's text. A change from one non-empty text to another edits
+ * the node's Text child in place: no node is created, and styles that
+ * depend on children (:empty, the "•" separators) need no recalculation.
+ * To or from empty, the child list changes as with textContent. */
 function setText(node, text) {
-  text = text ?? "";
-  if (node.textContent !== text) node.textContent = text;
+  text = text === null || text === undefined ? "" : String(text);
+  const f = node.firstChild;
+  if (f !== null && f.nodeType === 3 && f.nextSibling === null) {
+    if (f.data === text) return;
+    if (text !== "") { f.data = text; return; }
+  } else if (node.textContent === text) return;
+  node.textContent = text;
 }
 
 function toast(text, kind) {
@@ -423,6 +439,12 @@ function newer(a, b) {
 /* At most ten renders a second: progress arrives faster than anyone reads
  * it, and each render costs the page a layout and a paint. */
 const RENDER_EVERY_MS = 100;
+/* Cards far from the viewport whose only change is progress are brought up
+ * to date a few at a time: at most this long per render, each at most every
+ * FAR_EVERY_MS (they stay right for find-in-page and screen readers without
+ * costing every frame). Near cards, and any change of state, render at once. */
+const FAR_BUDGET_MS = 1;
+const FAR_EVERY_MS = 2000;
 
 function scheduleRender() {
   if (S.rafPending) return;
@@ -434,7 +456,10 @@ function scheduleRender() {
 
 function flush() {
   S.rafPending = false;
-  S.lastFlush = performance.now();
+  const now = performance.now();
+  S.lastFlush = now;
+  /* Whether the page's set of unfinished tasks may have changed. */
+  let unfinishedChanged = S.removals.size > 0;
   for (const id of S.removals) removeCard(id);
   S.removals.clear();
   let shapeChanged = false;
@@ -442,11 +467,13 @@ function flush() {
     const have = S.tasks.get(t.id);
     if (have) {
       if (!newer(t, have)) continue;
+      if (have.state !== t.state) unfinishedChanged = true;
       S.tasks.set(t.id, t);
       const c = S.cards.get(t.id);
       c.task = t;
-      c.receivedAt = performance.now();
-      renderCard(c);
+      c.receivedAt = now;
+      if (c.near || c.expanded || c.prev.state !== t.state) renderCard(c);
+      else S.stale.add(c);
       if (matches(t)) cancelLeave(t.id);
       else scheduleLeave(t.id);
     } else if (matches(t) && belongsHere(t.id)) {
@@ -455,10 +482,30 @@ function flush() {
     }
   }
   S.pending.clear();
+  if (S.tickDue) {
+    S.tickDue = false;
+    tickUpdated();
+    tickCards();
+  }
+  renderFar(performance.now());
   if (shapeChanged) trimPage();
   S.fresh.clear();
   updateEmpty();
-  syncProgress();
+  if (shapeChanged || unfinishedChanged) syncProgress();
+}
+
+/* The far cards' turn: oldest first, within the budget. */
+function renderFar(now) {
+  if (!S.stale.size) return;
+  let n = 0;
+  for (const c of S.stale) {
+    if (now - c.renderedAt < FAR_EVERY_MS) continue;
+    if (n++ && performance.now() - now > FAR_BUDGET_MS) break;
+    renderCard(c);
+  }
+  if (S.stale.size && !S.farTimer) {
+    S.farTimer = setTimeout(() => { S.farTimer = 0; scheduleRender(); }, 500);
+  }
 }
 
 function insertCard(t) {
@@ -477,11 +524,18 @@ function insertCard(t) {
 }
 
 function removeCard(id) {
-  const c = S.cards.get(id);
+  const c = forgetCard(id);
   if (!c) return;
-  closeLogStream(c);
   onScreen.unobserve(c.root);
   c.root.remove();
+}
+
+/* Drops task id from the page's state; its card stays in the document. */
+function forgetCard(id) {
+  const c = S.cards.get(id);
+  if (!c) return null;
+  closeLogStream(c);
+  S.stale.delete(c);
   S.cards.delete(id);
   S.tasks.delete(id);
   S.activity.delete(id);
@@ -489,6 +543,7 @@ function removeCard(id) {
   if (i >= 0) S.order.splice(i, 1);
   const timer = S.leaving.get(id);
   if (timer) { clearTimeout(timer); S.leaving.delete(id); }
+  return c;
 }
 
 function trimPage() {
@@ -583,10 +638,16 @@ async function loadPage() {
   }
 }
 
+/* Shows list. Cards of tasks still shown stay where they are; cards of
+ * tasks that left are given to the new ones, in place: a page change edits
+ * the text of the cards the document has, rather than building fifty new
+ * ones (style and layout for every element) and dropping the old. */
 function setPage(list, next) {
   const keep = new Set(list.map((t) => t.id));
-  for (const id of [...S.cards.keys()]) if (!keep.has(id)) removeCard(id);
-  const frag = document.createDocumentFragment();
+  const spare = new Set();
+  for (const [id, c] of [...S.cards]) if (!keep.has(id)) { forgetCard(id); spare.add(c); }
+  const box = $("list");
+  let at = box.firstElementChild;
   S.order = [];
   for (const t of list) {
     S.pending.delete(t.id);
@@ -597,15 +658,27 @@ function setPage(list, next) {
       renderCard(c);
       cancelLeave(t.id);
     } else {
-      c = makeCard(t);
+      const here = at && cardOf.get(at);
+      c = here && spare.has(here) ? here : spare.size ? spare.values().next().value : null;
+      if (c) {
+        spare.delete(c);
+        rebindCard(c, t);
+      } else {
+        c = makeCard(t);
+      }
       S.cards.set(t.id, c);
     }
     S.tasks.set(t.id, t);
     if (t.kind) S.kinds.add(t.kind);
     S.order.push(t.id);
-    frag.append(c.root);
+    /* Everything before `at` is placed; a node moves only if out of order. */
+    if (c.root === at) at = at.nextElementSibling;
+    else box.insertBefore(c.root, at);
   }
-  $("list").replaceChildren(frag);
+  for (const c of spare) {
+    onScreen.unobserve(c.root);
+    c.root.remove();
+  }
   S.page.next = next;
   updatePager();
   updateEmpty();
@@ -733,28 +806,34 @@ function bindFilters() {
 
 const cardTpl = () => $("card-tpl").content.firstElementChild;
 
-/* Cards near the viewport get class vis: only they animate. */
+const cardOf = new WeakMap(); /* card element -> card */
+
+/* Cards near the viewport (class vis) are the ones that animate, and the
+ * ones kept up to date as events arrive; a card coming near catches up. */
 const onScreen = new IntersectionObserver((entries) => {
-  for (const en of entries) en.target.classList.toggle("vis", en.isIntersecting);
-}, { rootMargin: "200px 0px" });
+  for (const en of entries) {
+    const c = cardOf.get(en.target);
+    if (!c || c.near === en.isIntersecting) continue;
+    c.near = en.isIntersecting;
+    en.target.classList.toggle("vis", c.near);
+    if (c.near && S.stale.has(c)) renderCard(c);
+    else if (c.near && c.task.state === "running") renderTimes(c);
+  }
+}, { rootMargin: "0px" });
 
 function makeCard(t) {
   const root = cardTpl().cloneNode(true);
   const q = (s) => root.querySelector(s);
   const c = {
-    root, task: t, receivedAt: performance.now(), expanded: false, prev: {},
+    root, task: t, receivedAt: performance.now(), renderedAt: 0, near: false, expanded: false, prev: {},
     status: q(".status use"), title: q(".title"), stateChip: q(".chip.state"),
     kind: q(".chip.kind"), group: q(".chip.group"), idChip: q(".chip.id"),
     actions: q(".actions"), bar: q(".bar"), fill: q(".fill"), pct: q(".pct"),
     time: q(".time"), eta: q(".eta"), amount: q(".amount"), message: q(".message"),
     error: q(".error-line"), toggle: q(".toggle"), details: q(".details"), d: null,
   };
-  const tid = `task-${t.id}`;
-  root.id = tid;
-  c.title.id = `${tid}-title`;
-  root.setAttribute("aria-labelledby", c.title.id);
-  c.details.id = `${tid}-details`;
-  c.toggle.setAttribute("aria-controls", c.details.id);
+  cardOf.set(root, c);
+  setCardIds(c, t.id);
   c.toggle.addEventListener("click", () => toggleDetails(c));
   c.actions.addEventListener("click", (e) => {
     const b = e.target.closest("button[data-action]");
@@ -765,8 +844,30 @@ function makeCard(t) {
   return c;
 }
 
+function setCardIds(c, id) {
+  const tid = `task-${id}`;
+  c.root.id = tid;
+  c.title.id = `${tid}-title`;
+  c.root.setAttribute("aria-labelledby", c.title.id);
+  c.details.id = `${tid}-details`;
+  c.toggle.setAttribute("aria-controls", c.details.id);
+}
+
+/* Card c, whose task left the page, now shows task t. */
+function rebindCard(c, t) {
+  if (c.expanded) toggleDetails(c);
+  c.root.classList.remove("fresh", "leaving");
+  c.task = t;
+  c.prev = {};
+  c.receivedAt = performance.now();
+  setCardIds(c, t.id);
+  renderCard(c);
+}
+
 function renderCard(c) {
   const t = c.task, p = c.prev;
+  c.renderedAt = performance.now();
+  S.stale.delete(c);
   const root = c.root;
   if (p.state !== t.state) {
     root.dataset.state = t.state;
@@ -1196,10 +1297,18 @@ async function loadFullLog(c) {
 
 /* ---- clock ------------------------------------------------------------------------- */
 
+/* Once a second; the cards' clocks move in the next render, so they cost
+ * no frame of their own. */
 function tick() {
-  tickUpdated();
   if (document.hidden) return;
+  S.tickDue = true;
+  scheduleRender();
+}
+
+/* Cards far from the viewport catch up when they come near. */
+function tickCards() {
   for (const c of S.cards.values()) {
+    if (!c.near && !c.expanded) continue;
     const st = c.task.state;
     if (st === "running") renderTimes(c);
     if (c.expanded && c.d && st === "running") {
