@@ -57,8 +57,14 @@ void tl__proc_free(tl__proc_t *p);
 /* The start time of process pid (clock ticks after boot, from
  * /proc/PID/stat), or 0 when there is no such process. */
 int64_t tl__proc_start_time(pid_t pid);
+/* The start time of a process spawned just now, in the same clock ticks,
+ * read from CLOCK_BOOTTIME (the clock /proc counts them on) rather than
+ * from /proc: reading /proc/PID/stat was a twentieth of the daemon's time
+ * spent starting short tasks. It may differ from the kernel's by a tick. */
+int64_t tl__proc_start_time_now(void);
 /* SIGKILLs process group pgid if its leader is still the process that
- * started at start_time (pids are reused); returns whether it did. */
+ * started at start_time, give or take two ticks (pids are reused, but not
+ * within 20 ms); returns whether it did. */
 int tl__proc_kill_stale(pid_t pgid, int64_t start_time);
 
 #endif

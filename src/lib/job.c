@@ -315,9 +315,11 @@ void tl__job_start(tl__job_t *j)
     tl_task_t *t = j->task;
     int64_t now = tl__now_ms();
     int rc = tl__mgr_begin(m);
-    if (!rc && j->dirty) /* the claim below must see its queued row */
-        rc = tl__mgr_flush(m);
-    rc = rc ? rc : m->store->ops->claim_task(m->store, t->id, m->node, now);
+    if (!m->store->ops->exclusive) {
+        if (!rc && j->dirty) /* the claim below must see its queued row */
+            rc = tl__mgr_flush(m);
+        rc = rc ? rc : m->store->ops->claim_task(m->store, t->id, m->node, now);
+    }
     if (rc) { /* another daemon took it, or the store failed: skip it */
         tl__sched_release(j);
         return;
@@ -356,7 +358,7 @@ void tl__job_start(tl__job_t *j)
         return;
     }
     t->pid = (int)tl__proc_pid(j->proc);
-    t->pid_start = tl__proc_start_time(t->pid);
+    t->pid_start = tl__proc_start_time_now();
     tl__map_put(&m->pids, tl__proc_pid(j->proc), j);
     log_note_held(j, "started attempt %d as pid %d", t->attempt,
                   (int)tl__proc_pid(j->proc));

@@ -22,6 +22,8 @@
 
 #include "task.h"
 
+#include <stdbool.h>
+
 typedef struct tl__store tl__store_t;
 
 typedef struct tl__store_filter {
@@ -45,7 +47,8 @@ typedef struct tl__store_ops {
     int (*rollback)(tl__store_t *s);
     /* Inserts t and sets t->id (and keeps created_at). */
     int (*insert_task)(tl__store_t *s, tl_task_t *t);
-    /* Writes every field of t over the row with t->id. TL_ENOTFOUND. */
+    /* Writes every field of t over the row with t->id but its command
+     * (argv, cwd, env), which never changes once inserted. TL_ENOTFOUND. */
     int (*update_task)(tl__store_t *s, const tl_task_t *t);
     /* TL_ENOTFOUND when the task is not there. */
     int (*delete_task)(tl__store_t *s, int64_t id);
@@ -68,6 +71,10 @@ typedef struct tl__store_ops {
      * TL_ECONFLICT when it is no longer queued (another daemon took it). */
     int (*claim_task)(tl__store_t *s, int64_t id, const char *node,
                       int64_t started_at);
+    /* Only one daemon uses the store (SQLite: the data directory's lock),
+     * so what it holds in memory is the truth and a start needs no claim:
+     * the update at the end of the turn records it. */
+    bool exclusive;
     /* Group parallel limits. */
     int (*set_group)(tl__store_t *s, const char *group, int parallel);
     /* cb(group, parallel, ud) for every stored group limit. */

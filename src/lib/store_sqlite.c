@@ -203,14 +203,16 @@ static const char *const stmt_sql[ST__COUNT] = {
         " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
         " ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39,"
         " ?40)",
+    /* A task's command (argv ?23, cwd ?24, env ?25) never changes once
+     * stored: updates leave it, and do not encode the environment again. */
     [ST_UPDATE] =
         "UPDATE tasks SET key = ?1, kind = ?2, title = ?3, description = ?4,"
         " grp = ?5, owner = ?6, state = ?7, source = ?8, priority = ?9,"
         " progress = ?10, current = ?11, total = ?12, unit = ?13,"
         " message = ?14, error = ?15, metadata = ?16, substeps = ?17,"
         " result = ?18, exit_code = ?19, attempt = ?20, max_retries = ?21,"
-        " timeout_s = ?22, argv = ?23, cwd = ?24, env = ?25,"
-        " cancel_requested = ?26, created_at = ?27, started_at = ?28,"
+        " timeout_s = ?22, cancel_requested = ?26, created_at = ?27, "
+        "started_at = ?28,"
         " finished_at = ?29, updated_at = ?30, run_after = ?31,"
         " paused_ms = ?32, paused_at = ?33, pid = ?34, pid_start = ?35,"
         " heartbeat_timeout_s = ?36, pause_requested = ?37,"
@@ -538,20 +540,22 @@ static void task_json_free(struct task_json *j)
     free(j->env);
 }
 
-static int task_json_dump(const tl_task_t *t, struct task_json *j)
+/* with_command: also argv and env, which only an insert writes. */
+static int task_json_dump(const tl_task_t *t, struct task_json *j,
+                          bool with_command)
 {
     memset(j, 0, sizeof(*j));
     j->metadata = dump_json(t->metadata);
     j->substeps = dump_json(t->substeps);
     if (t->result)
         j->result = dump_json(t->result);
-    if (t->argv)
+    if (t->argv && with_command)
         j->argv = dump_strv(t->argv);
-    if (t->env)
+    if (t->env && with_command)
         j->env = dump_strv(t->env);
     if ((t->metadata && !j->metadata) || (t->substeps && !j->substeps) ||
-        (t->result && !j->result) || (t->argv && !j->argv) ||
-        (t->env && !j->env)) {
+        (t->result && !j->result) ||
+        (with_command && ((t->argv && !j->argv) || (t->env && !j->env)))) {
         task_json_free(j);
         return TL_ENOMEM;
     }
@@ -907,7 +911,7 @@ static int write_task(struct sqlite_store *s, sqlite3_stmt *st,
 
     if (!tl_state_name(t->state))
         return fail_msg(s, TL_EINVAL, "task has an invalid state");
-    rc = task_json_dump(t, &j);
+    rc = task_json_dump(t, &j, st == s->st[ST_INSERT]);
     if (rc)
         return fail_msg(s, rc, "encode task: out of memory");
     if (bind_task(st, t, &j) != SQLITE_OK) {
@@ -1435,6 +1439,7 @@ const tl__store_ops_t tl__store_sqlite_ops = {
     .list_tasks = sqlite_list_tasks,
     .count_states = sqlite_count_states,
     .claim_task = sqlite_claim_task,
+    .exclusive = true,
     .set_group = sqlite_set_group,
     .load_groups = sqlite_load_groups,
     .delete_finished = sqlite_delete_finished,

@@ -3,7 +3,7 @@
 import signal
 import time
 
-from conftest import parse_ts, wait_for
+from conftest import parse_ts, pids_in_group, proc_stat, wait_for
 
 INTERRUPTED = "interrupted: daemon stopped"
 
@@ -95,3 +95,21 @@ def test_ids_are_never_reused_across_restarts(daemon):
     daemon.restart()
     c = daemon.add("true")["id"]
     assert c > b > a, (a, b, c)
+
+
+def test_restart_after_sigkill_kills_the_orphaned_group(daemon):
+    """The daemon records each command's start time (clock ticks after
+    boot); a successor started after a SIGKILL finds the group its
+    predecessor left, still led by that process, and kills it."""
+    tid = daemon.add_cli("--", "sh", "-c", "sleep 1000 & wait")
+    daemon.wait_state(tid, "running")
+    wait_for(lambda: len(daemon.task_pids(tid)) >= 2, 5)
+    pgid = daemon.task_pgid(tid)
+    stored = daemon.task(tid)
+    assert stored["pid"] == pgid
+
+    daemon.restart(kill=signal.SIGKILL)
+    wait_for(lambda: not [p for p in pids_in_group(pgid) if (proc_stat(p) or ("Z",))[0] != "Z"], 5,
+             msg=f"the orphaned group {pgid} killed by the new daemon")
+    t = daemon.wait_final(tid)
+    assert t["state"] == "failed" and t["error"] == INTERRUPTED, t

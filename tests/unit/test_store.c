@@ -255,14 +255,17 @@ static void test_round_trip_every_field(void **state)
     tl_task_free(got);
 
     /* An empty argv is not the same as no argv. */
-    d->argv = calloc(1, sizeof(char *));
-    d->result = json_null();
-    assert_int_equal(ops->update_task(f->s, d), 0);
-    assert_int_equal(ops->load_task(f->s, d->id, &got), 0);
-    assert_task_eq(got, d);
+    tl_task_t *e = tl__task_new();
+    assert_non_null(e);
+    e->argv = calloc(1, sizeof(char *));
+    e->result = json_null();
+    assert_int_equal(ops->insert_task(f->s, e), 0);
+    assert_int_equal(ops->load_task(f->s, e->id, &got), 0);
+    assert_task_eq(got, e);
     assert_non_null(got->argv);
     assert_null(got->argv[0]);
     tl_task_free(got);
+    tl_task_free(e);
 
     reopen(f);
     assert_int_equal(ops->load_task(f->s, t->id, &got), 0);
@@ -284,13 +287,24 @@ static void test_update_and_delete(void **state)
     t->exit_code = TL__NO_EXIT_CODE;
     free(t->key);
     t->key = NULL;
-    tl__strv_free(t->argv);
-    t->argv = NULL;
     json_decref(t->result);
     t->result = json_string("done");
     json_object_set_new(t->metadata, "extra", json_true());
     t->finished_at = 1700000009000;
     assert_int_equal(ops->update_task(f->s, t), 0);
+    assert_int_equal(ops->load_task(f->s, t->id, &got), 0);
+    assert_task_eq(got, t);
+    tl_task_free(got);
+
+    /* The command is the one inserted: an update does not write it. */
+    char **argv = t->argv, **env = t->env;
+    char *cwd = t->cwd;
+    t->argv = t->env = NULL;
+    t->cwd = NULL;
+    assert_int_equal(ops->update_task(f->s, t), 0);
+    t->argv = argv;
+    t->env = env;
+    t->cwd = cwd;
     assert_int_equal(ops->load_task(f->s, t->id, &got), 0);
     assert_task_eq(got, t);
     tl_task_free(got);
