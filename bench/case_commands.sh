@@ -65,7 +65,7 @@ for r in json.load(open(sys.argv[1]))["results"]:
     print(f"{r['command']}\t{statistics.median(r['times']) * 1000:.3f}")
 EOF2
         case $name in
-        tasklight) dur=$DUR_TL note="process start and loading of the shared libraries tl links" ;;
+        tasklight) dur=$DUR_TL note="process start (tl links its libraries statically; glibc start-up is most of it on this VM)" ;;
         task-spooler) dur=$DUR_TSP note="" ;;
         esac
         record "$CASE" "$S3" "$name" "ms per start" ms lower "$ms" "$run" "$dur" "$note"

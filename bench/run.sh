@@ -120,7 +120,7 @@ EOF
 if [[ -s $out/results.tsv ]]; then
     $PY "$BENCH_DIR/report.py" "$out/results.tsv" --meta "$out/meta.json" >"$out/report.md"
     if command -v gnuplot >/dev/null && compgen -G "$out/lat/*.txt" >/dev/null; then
-        "$BENCH_DIR/plot.sh" "$out/lat" "$out" || echo "plotting failed (tables are fine)" >&2
+        "$BENCH_DIR/plot.sh" "$out/lat" "$out" "$out/results.tsv" || echo "plotting failed (tables are fine)" >&2
     fi
     echo
     cat "$out/report.md"
