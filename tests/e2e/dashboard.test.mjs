@@ -275,6 +275,32 @@ test("history: charts, and finished tasks page by cursor", async () => {
   await page.click("#tab-tasks");
 });
 
+test("task pages: every card shows its own task after paging both ways", async () => {
+  // The history test left well over 50 tasks; a page change draws the first
+  // cards at once and the rest over the next frames (aria-busy meanwhile).
+  await openDashboard();
+  const page1 = await d.api("GET", "/api/tasks?limit=50");
+  assert.ok(page1.next_cursor, "more than one page of tasks");
+  const page2 = await d.api("GET", `/api/tasks?limit=50&cursor=${page1.next_cursor}`);
+  const shown = () => page.$$eval("#list > .card", (cards) =>
+    cards.map((c) => [Number(c.id.slice(5)), c.querySelector(".title").textContent]));
+  const expect = (p) => p.tasks.map((t) => [t.id, t.title || (t.command ? t.command.argv.join(" ") : `task ${t.id}`)]);
+  const settled = async (p, what) => {
+    await until(async () => (await page.getAttribute("#list", "aria-busy")) === null &&
+      JSON.stringify((await shown()).map((x) => x[0])) === JSON.stringify(p.tasks.map((t) => t.id)), 5000, what);
+    const got = await shown();
+    for (const [i, [id, title]] of expect(p).entries()) {
+      assert.equal(got[i][0], id);
+      if (p.tasks[i].title) assert.equal(got[i][1], title, `card of task ${id}`);
+    }
+  };
+  await settled(page1, "the first page");
+  await page.click("#next-page");
+  await settled(page2, "the second page");
+  await page.click("#prev-page");
+  await settled(page1, "the first page again");
+});
+
 test("opt-in notifications when a task finishes or fails", async () => {
   await ctx.grantPermissions(["notifications"], { origin: d.base });
   await page.addInitScript(() => {
