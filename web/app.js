@@ -78,8 +78,6 @@ const S = {
   order: [],            /* their ids, newest first */
   cards: new Map(),     /* id -> card */
   stale: new Set(),     /* cards whose task changed since they were drawn */
-  fill: [],             /* cards of a new page still to draw (fillStep) */
-  fillQueued: false,
   pending: new Map(),   /* id -> newest task not yet rendered */
   fresh: new Set(),     /* ids created while we watched */
   removals: new Set(),  /* ids deleted */
@@ -370,8 +368,9 @@ function syncProgress() {
       /* What moved before this stream opened: after a drop, the page; for
        * tasks new on the page, the tasks themselves. */
       if (S.progStale || added.length > 5) {
+        const quiet = !S.progStale; /* a new page: only its values moved */
         S.progStale = false;
-        loadPage();
+        loadPage(quiet);
         return;
       }
       for (const id of added) {
@@ -611,7 +610,11 @@ function totalText() {
   return total !== undefined ? ` of ${total.toLocaleString()}` : "";
 }
 
-async function loadPage() {
+/* quiet: the page is the one shown and only its tasks' values may have
+ * moved (the progress stream just opened): when the same tasks come back,
+ * they go through the render queue like events (cards on screen drawn at
+ * once, the others a few at a time) instead of redrawing the page. */
+async function loadPage(quiet) {
   const seq = ++S.fetchSeq;
   const seen = new Map();
   S.watchers.add(seen);
@@ -629,7 +632,12 @@ async function loadPage() {
       const n = seen.get(t.id) || S.pending.get(t.id);
       return n && newer(n, t) ? n : t;
     });
-    setPage(list, data.next_cursor ?? null);
+    if (quiet && list.length === S.order.length && list.every((t, i) => t.id === S.order[i])) {
+      for (const t of list) S.pending.set(t.id, t);
+      scheduleRender();
+    } else {
+      setPage(list, data.next_cursor ?? null);
+    }
     if (data.counts) setCounts(data.counts);
     S.lastData = Date.now();
     tickUpdated();
@@ -651,23 +659,20 @@ function setPage(list, next) {
   const box = $("list");
   let at = box.firstElementChild;
   S.order = [];
-  S.fill.length = 0;
   for (const t of list) {
     S.pending.delete(t.id);
-    const later = S.order.length >= PAGE_FIRST;
     let c = S.cards.get(t.id);
     if (c) {
       c.task = t;
       c.receivedAt = performance.now();
-      if (later) fillLater(c);
-      else renderCard(c);
+      renderCard(c);
       cancelLeave(t.id);
     } else {
       const here = at && cardOf.get(at);
       c = here && spare.has(here) ? here : spare.size ? spare.values().next().value : null;
       if (c) {
         spare.delete(c);
-        rebindCard(c, t, later);
+        rebindCard(c, t);
       } else {
         c = makeCard(t);
       }
@@ -858,48 +863,15 @@ function setCardIds(c, id) {
   c.toggle.setAttribute("aria-controls", c.details.id);
 }
 
-/* Card c, whose task left the page, now shows task t (drawn now, or by
- * the page's fill when `later`). */
-function rebindCard(c, t, later) {
+/* Card c, whose task left the page, now shows task t. */
+function rebindCard(c, t) {
   if (c.expanded) toggleDetails(c);
   c.root.classList.remove("fresh", "leaving");
   c.task = t;
   c.prev = {};
   c.receivedAt = performance.now();
   setCardIds(c, t.id);
-  if (later) fillLater(c);
-  else renderCard(c);
-}
-
-/* A page change draws the first PAGE_FIRST cards (the ones on screen after
- * it) at once and the rest a few per frame, PAGE_BUDGET_MS each: drawing
- * all fifty in one go made a frame of over 50 ms on a busy two-core
- * machine. The list says aria-busy until it is whole. */
-const PAGE_FIRST = 12;
-const PAGE_BUDGET_MS = 4;
-
-function fillLater(c) {
-  if (!S.fillQueued) {
-    S.fillQueued = true;
-    $("list").setAttribute("aria-busy", "true");
-    requestAnimationFrame(fillStep);
-  }
-  S.fill.push(c);
-}
-
-function fillStep() {
-  S.fillQueued = false;
-  const t0 = performance.now();
-  while (S.fill.length && performance.now() - t0 < PAGE_BUDGET_MS) {
-    const c = S.fill.shift();
-    if (S.cards.get(c.task.id) === c) renderCard(c);
-  }
-  if (S.fill.length) {
-    S.fillQueued = true;
-    requestAnimationFrame(fillStep);
-  } else {
-    $("list").removeAttribute("aria-busy");
-  }
+  renderCard(c);
 }
 
 function renderCard(c) {

@@ -291,7 +291,7 @@ test("task pages: every card shows its own task after paging both ways", async (
     const got = await shown();
     for (const [i, [id, title]] of expect(p).entries()) {
       assert.equal(got[i][0], id);
-      if (p.tasks[i].title) assert.equal(got[i][1], title, `card of task ${id}`);
+      if (p.tasks[i].title) assert.equal(got[i][1], title, `${what}: card ${i} of task ${id}`);
     }
   };
   await settled(page1, "the first page");
