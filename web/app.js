@@ -78,6 +78,8 @@ const S = {
   order: [],            /* their ids, newest first */
   cards: new Map(),     /* id -> card */
   stale: new Set(),     /* cards whose task changed since they were drawn */
+  fill: [],             /* cards of a new page still to draw (fillStep) */
+  fillQueued: false,
   pending: new Map(),   /* id -> newest task not yet rendered */
   fresh: new Set(),     /* ids created while we watched */
   removals: new Set(),  /* ids deleted */
@@ -659,20 +661,23 @@ function setPage(list, next) {
   const box = $("list");
   let at = box.firstElementChild;
   S.order = [];
+  S.fill.length = 0;
   for (const t of list) {
     S.pending.delete(t.id);
+    const later = S.order.length >= PAGE_FIRST;
     let c = S.cards.get(t.id);
     if (c) {
       c.task = t;
       c.receivedAt = performance.now();
-      renderCard(c);
+      if (later) fillLater(c);
+      else renderCard(c);
       cancelLeave(t.id);
     } else {
       const here = at && cardOf.get(at);
       c = here && spare.has(here) ? here : spare.size ? spare.values().next().value : null;
       if (c) {
         spare.delete(c);
-        rebindCard(c, t);
+        rebindCard(c, t, later);
       } else {
         c = makeCard(t);
       }
@@ -863,15 +868,48 @@ function setCardIds(c, id) {
   c.toggle.setAttribute("aria-controls", c.details.id);
 }
 
-/* Card c, whose task left the page, now shows task t. */
-function rebindCard(c, t) {
+/* Card c, whose task left the page, now shows task t (drawn now, or by
+ * the page's fill when `later`). */
+function rebindCard(c, t, later) {
   if (c.expanded) toggleDetails(c);
   c.root.classList.remove("fresh", "leaving");
   c.task = t;
   c.prev = {};
   c.receivedAt = performance.now();
   setCardIds(c, t.id);
-  renderCard(c);
+  if (later) fillLater(c);
+  else renderCard(c);
+}
+
+/* A page change draws the first PAGE_FIRST cards (the ones on screen after
+ * it) at once and the rest a few per frame, PAGE_BUDGET_MS each: drawing
+ * all fifty in one go made a frame of over 50 ms on a busy two-core
+ * machine. The list says aria-busy until it is whole. */
+const PAGE_FIRST = 12;
+const PAGE_BUDGET_MS = 4;
+
+function fillLater(c) {
+  if (!S.fillQueued) {
+    S.fillQueued = true;
+    $("list").setAttribute("aria-busy", "true");
+    requestAnimationFrame(fillStep);
+  }
+  S.fill.push(c);
+}
+
+function fillStep() {
+  S.fillQueued = false;
+  const t0 = performance.now();
+  while (S.fill.length && performance.now() - t0 < PAGE_BUDGET_MS) {
+    const c = S.fill.shift();
+    if (S.cards.get(c.task.id) === c) renderCard(c);
+  }
+  if (S.fill.length) {
+    S.fillQueued = true;
+    requestAnimationFrame(fillStep);
+  } else {
+    $("list").removeAttribute("aria-busy");
+  }
 }
 
 function renderCard(c) {

@@ -282,16 +282,26 @@ test("task pages: every card shows its own task after paging both ways", async (
   const page1 = await d.api("GET", "/api/tasks?limit=50");
   assert.ok(page1.next_cursor, "more than one page of tasks");
   const page2 = await d.api("GET", `/api/tasks?limit=50&cursor=${page1.next_cursor}`);
-  const shown = () => page.$$eval("#list > .card", (cards) =>
-    cards.map((c) => [Number(c.id.slice(5)), c.querySelector(".title").textContent]));
-  const expect = (p) => p.tasks.map((t) => [t.id, t.title || (t.command ? t.command.argv.join(" ") : `task ${t.id}`)]);
+  // One look at the page: whether the list is still being drawn, and each
+  // card's task id and title (read together, so a check cannot pass on a
+  // list that was whole a moment earlier).
+  const look = () => page.evaluate(() => ({
+    busy: document.getElementById("list").getAttribute("aria-busy") !== null,
+    cards: [...document.querySelectorAll("#list > .card")].map((c) =>
+      [Number(c.id.slice(5)), c.querySelector(".title").textContent]),
+  }));
   const settled = async (p, what) => {
-    await until(async () => (await page.getAttribute("#list", "aria-busy")) === null &&
-      JSON.stringify((await shown()).map((x) => x[0])) === JSON.stringify(p.tasks.map((t) => t.id)), 5000, what);
-    const got = await shown();
-    for (const [i, [id, title]] of expect(p).entries()) {
-      assert.equal(got[i][0], id);
-      if (p.tasks[i].title) assert.equal(got[i][1], title, `${what}: card ${i} of task ${id}`);
+    const want = JSON.stringify(p.tasks.map((t) => t.id));
+    let got = null;
+    await until(async () => {
+      const l = await look();
+      if (l.busy || JSON.stringify(l.cards.map((x) => x[0])) !== want) return false;
+      got = l.cards;
+      return true;
+    }, 5000, what);
+    for (const [i, t] of p.tasks.entries()) {
+      assert.equal(got[i][0], t.id);
+      if (t.title) assert.equal(got[i][1], t.title, `${what}: card ${i} of task ${t.id}`);
     }
   };
   await settled(page1, "the first page");
