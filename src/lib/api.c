@@ -229,10 +229,9 @@ static int read_progress_options(json_t *cmd, tl_task_t *t, verr_t *e)
     if (tl__progress_re_compile(re, &compiled, err, sizeof(err)) != 0)
         return invalid(e, 422, "command.progress_regex: %s", err);
     tl__progress_re_free(compiled);
-    return tl__str_set(&t->progress_regex, re) ? invalid(e, 500,
-                                                         "out of "
-                                                         "memory")
-                                               : 0;
+    if (tl__str_set(&t->progress_regex, re))
+        return invalid(e, 500, "out of memory");
+    return 0;
 }
 
 static int read_command(json_t *body, tl_task_t *t, verr_t *e)
@@ -350,8 +349,7 @@ static int task_from_body(json_t *b, tl_task_t *t, verr_t *e)
     return 0;
 }
 
-/* ---- reports (PATCH) ------------------------------------------------------
- */
+/* ---- reports (PATCH) ----------------------------------------------------- */
 
 /* A number field: absent leaves *has false; null gives NAN when allowed. */
 static int opt_number(json_t *o, const char *name, double lo, double hi,
@@ -443,10 +441,8 @@ static void reply_task(tl__http_req_t *r, int64_t id, int status,
                        bool committed)
 {
     json_t *t;
-    int rc = r->method != EVHTTP_REQ_GET && r->method != EVHTTP_REQ_HEAD &&
-                     tl__http_prefers_minimal(r)
-                 ? tl__mgr_task_brief_json(r->m, id, &t)
-                 : tl__mgr_task_json(r->m, id, &t);
+    bool brief = !tl__http_is_read(r) && tl__http_prefers_minimal(r);
+    int rc = tl__mgr_task_json(r->m, id, brief, &t);
     if (rc)
         tl__http_reply_error(r, rc);
     else if (committed)
@@ -788,8 +784,7 @@ static void route_task(tl__http_req_t *r)
                               r->parts[2]);
         return;
     }
-    bool reads = is(r, EVHTTP_REQ_GET) || is(r, EVHTTP_REQ_HEAD);
-    if (!reads && !tl__http_may_change(r, id))
+    if (!tl__http_is_read(r) && !tl__http_may_change(r, id))
         return;
     if (r->nparts == 3) {
         if (is(r, EVHTTP_REQ_GET))

@@ -83,8 +83,7 @@ struct tl__pool {
     struct event *wake_ev;
 };
 
-/* ---- worker -> loop -------------------------------------------------------
- */
+/* ---- worker -> loop ------------------------------------------------------ */
 
 static void post(tl__pool_t *p, msg_t *msg)
 {
@@ -245,8 +244,7 @@ int tl_ctx_checkpoint(tl_ctx_t *c)
     return tl_ctx_cancelled(c) ? TL_ECLOSED : 0;
 }
 
-/* ---- loop -> worker -------------------------------------------------------
- */
+/* ---- loop -> worker ------------------------------------------------------ */
 
 static void wake_sleeper(tl_ctx_t *c)
 {
@@ -273,8 +271,7 @@ void tl__func_resume(tl_ctx_t *c)
     wake_sleeper(c);
 }
 
-/* ---- the pool ---------------------------------------------------------------
- */
+/* ---- the pool ------------------------------------------------------------ */
 
 static tl_ctx_t *take_work(tl__pool_t *p)
 {
@@ -323,8 +320,7 @@ int tl__pool_resize(tl__pool_t *p, int workers)
     return start_threads(p, p->nthreads, workers);
 }
 
-/* ---- the loop's side
- * ---------------------------------------------------------- */
+/* ---- the loop's side ----------------------------------------------------- */
 
 static void apply_progress(tl_ctx_t *c)
 {

@@ -287,6 +287,11 @@ const char *tl__http_query(tl__http_req_t *r, const char *name)
     return r->has_query ? evhttp_find_header(&r->query, name) : NULL;
 }
 
+bool tl__http_is_read(const tl__http_req_t *r)
+{
+    return r->method == EVHTTP_REQ_GET || r->method == EVHTTP_REQ_HEAD;
+}
+
 bool tl__http_prefers_minimal(tl__http_req_t *r)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
@@ -392,8 +397,7 @@ static bool authorize(tl__http_req_t *r, bool trusted)
                               "too many requests from %s", r->who->name);
         return false;
     }
-    bool reads = r->method == EVHTTP_REQ_GET || r->method == EVHTTP_REQ_HEAD;
-    if (r->who->role == TL__ROLE_READ_ONLY && !reads) {
+    if (r->who->role == TL__ROLE_READ_ONLY && !tl__http_is_read(r)) {
         tl__http_reply_errorf(r, 403, "forbidden", "token %s is read-only",
                               r->who->name);
         return false;
@@ -410,15 +414,15 @@ bool tl__http_may_change(tl__http_req_t *r, int64_t id)
 {
     if (!r->server->multi_user || r->who->role == TL__ROLE_ADMIN)
         return true;
-    json_t *t = NULL;
-    if (tl__mgr_task_json(r->m, id, &t) != 0)
+    tl_task_t *t = NULL;
+    if (tl_task_get(r->m, id, &t) != 0)
         return true; /* unknown: the operation says 404 itself */
-    const char *owner = json_string_value(json_object_get(t, "owner"));
+    const char *owner = t->owner;
     bool ok = owner && strcmp(owner, r->who->name) == 0;
     if (!ok)
         tl__http_reply_errorf(r, 403, "forbidden", "task %lld belongs to %s",
                               (long long)id, owner ? owner : "someone else");
-    json_decref(t);
+    tl_task_free(t);
     return ok;
 }
 
@@ -461,13 +465,6 @@ static int split_path(tl__http_req_t *r)
 
 /* ---- request metrics ---------------------------------------------------- */
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static const char *method_name(enum evhttp_cmd_type m)
 {
     switch (m) {
@@ -493,7 +490,7 @@ static const char *method_name(enum evhttp_cmd_type m)
 static void http_observe(tl__http_req_t *r, int status)
 {
     tl__metrics_observe_http((tl__route_t)r->route, method_name(r->method),
-                             status, (double)(mono_us() - r->t0_us) / 1e6);
+                             status, (double)(tl__mono_us() - r->t0_us) / 1e6);
 }
 
 /* The answer's last byte is written (the request may have waited for a
@@ -509,7 +506,7 @@ static void on_complete(struct evhttp_request *req, void *arg)
     deadline_next(req);
     uint64_t v = (uint64_t)(uintptr_t)arg;
     int64_t t0 = (int64_t)(v & OBS_TIME_MASK);
-    int64_t now = (int64_t)((uint64_t)mono_us() & OBS_TIME_MASK);
+    int64_t now = (int64_t)((uint64_t)tl__mono_us() & OBS_TIME_MASK);
     enum evhttp_cmd_type method =
         (enum evhttp_cmd_type)(1u << ((v >> 57) & 0x1f));
     tl__metrics_observe_http((tl__route_t)((v >> 52) & 0x1f),
@@ -582,7 +579,7 @@ static void on_request(struct evhttp_request *req, void *arg)
                         .m = door->server->m,
                         .method = evhttp_request_get_command(req),
                         .route = TL__ROUTE_OTHER,
-                        .t0_us = mono_us()};
+                        .t0_us = tl__mono_us()};
     int split = split_path(&r);
     if (split == 0)
         r.route = (int)tl__metrics_route(r.parts, r.nparts);
@@ -1132,7 +1129,7 @@ static int first_frames(tl__http_req_t *r, int64_t task_id, long log_tail,
     if (!task_id)
         return 0;
     json_t *snap;
-    int rc = tl__mgr_task_json(r->m, task_id, &snap);
+    int rc = tl__mgr_task_json(r->m, task_id, false, &snap);
     if (rc)
         return rc;
     tl_state_t state;
@@ -1269,8 +1266,7 @@ static void deadline_done(deadline_t *dl)
 
 static void deadline_arm(deadline_t *dl)
 {
-    double t = dl->server->http_timeout_s;
-    struct timeval tv = {(time_t)t, (suseconds_t)((t - (time_t)t) * 1e6)};
+    struct timeval tv = tl__timeval(dl->server->http_timeout_s);
     evtimer_add(dl->timer, &tv);
 }
 
@@ -1388,11 +1384,8 @@ static int setup_http(tl_server_t *s, door_t *d, bool trusted)
         return TL_ENOMEM;
     evhttp_set_max_body_size(d->http, HTTP_HARD_MAX_BODY);
     evhttp_set_max_headers_size(d->http, HTTP_MAX_HEADERS);
-    evhttp_set_timeout_tv(
-        d->http, &(struct timeval){(time_t)s->http_timeout_s,
-                                   (suseconds_t)((s->http_timeout_s -
-                                                  (time_t)s->http_timeout_s) *
-                                                 1e6)});
+    struct timeval idle = tl__timeval(s->http_timeout_s);
+    evhttp_set_timeout_tv(d->http, &idle);
     evhttp_set_allowed_methods(
         d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                      EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
@@ -1532,7 +1525,7 @@ static void make_epoch(tl_server_t *s)
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     if (fd < 0 || read(fd, raw, sizeof(raw)) != (ssize_t)sizeof(raw)) {
         uint32_t x = (uint32_t)tl__now_ms() ^ ((uint32_t)getpid() << 16) ^
-                     (uint32_t)mono_us();
+                     (uint32_t)tl__mono_us();
         memcpy(raw, &x, sizeof(raw));
     }
     if (fd >= 0)

@@ -46,6 +46,8 @@ void tl__http_reply_errorf(tl__http_req_t *r, int status, const char *code,
  * returns NULL. */
 json_t *tl__http_body_json(tl__http_req_t *r);
 const char *tl__http_query(tl__http_req_t *r, const char *name);
+/* GET or HEAD: the request changes nothing. */
+bool tl__http_is_read(const tl__http_req_t *r);
 /* Whether the request asks for a short answer (RFC 7240 "Prefer:
  * return=minimal"); if so the reply says Preference-Applied. */
 bool tl__http_prefers_minimal(tl__http_req_t *r);

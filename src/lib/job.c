@@ -179,32 +179,22 @@ static void on_output(void *ud, char stream, const char *line, size_t len,
         tl__job_log_line(j, stream, line, len);
 }
 
-static void vlog_note(tl__job_t *j, bool held, const char *fmt, va_list ap)
+/* A note of the daemon's in the task's log. held: about an attempt that
+ * went well, so it goes only to a log the task has made by printing
+ * something or by failing: a task that prints nothing and succeeds makes
+ * no file. */
+__attribute__((format(printf, 3, 4))) static void
+log_note(tl__job_t *j, bool held, const char *fmt, ...)
 {
     char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
     int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
     log_line(j, 'i', line, len, held);
-}
-
-static void log_note(tl__job_t *j, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vlog_note(j, false, fmt, ap);
-    va_end(ap);
-}
-
-/* A note that only goes to a log the task has made by printing something
- * or by failing: a task that prints nothing and succeeds makes no file. */
-static void log_note_held(tl__job_t *j, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vlog_note(j, true, fmt, ap);
-    va_end(ap);
 }
 
 /* ---- environment ---------------------------------------------------- */
@@ -302,7 +292,7 @@ static int spawn(tl__job_t *j, char *err, size_t errlen)
 
 static void fail_to_start(tl__job_t *j, const char *err)
 {
-    log_note(j, "%s", err);
+    log_note(j, false, "%s", err);
     tl__str_set(&j->task->error, err);
     tl__job_set_state(j, TL_STATE_FAILED, NULL);
     tl__sched_release(j);
@@ -360,8 +350,8 @@ void tl__job_start(tl__job_t *j)
     t->pid = (int)tl__proc_pid(j->proc);
     t->pid_start = tl__proc_start_time_now();
     tl__map_put(&m->pids, tl__proc_pid(j->proc), j);
-    log_note_held(j, "started attempt %d as pid %d", t->attempt,
-                  (int)tl__proc_pid(j->proc));
+    log_note(j, true, "started attempt %d as pid %d", t->attempt,
+             (int)tl__proc_pid(j->proc));
     arm_timeout(j);
 }
 
@@ -380,8 +370,7 @@ static void arm_kill_timer(tl__job_t *j)
         j->kill_ev = evtimer_new(j->m->base, on_kill, j);
     if (!j->kill_ev)
         return;
-    double g = j->m->opts.kill_grace_s;
-    struct timeval tv = {(time_t)g, (suseconds_t)((g - (time_t)g) * 1e6)};
+    struct timeval tv = tl__timeval(j->m->opts.kill_grace_s);
     evtimer_add(j->kill_ev, &tv);
 }
 
@@ -401,7 +390,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     if (j->task->state != TL_STATE_RUNNING || j->timed_out)
         return;
     j->timed_out = true;
-    log_note(j, "timed out after %gs; stopping", j->task->timeout_s);
+    log_note(j, false, "timed out after %gs; stopping", j->task->timeout_s);
     if (j->fctx)
         tl__func_cancel(j->fctx, true);
     terminate(j);
@@ -427,7 +416,7 @@ int tl__job_cancel(tl__job_t *j)
     j->cancelling = true;
     if (j->timeout_ev)
         evtimer_del(j->timeout_ev);
-    log_note(j, "cancelled; stopping");
+    log_note(j, false, "cancelled; stopping");
     tl__job_set_state(j, TL_STATE_CANCELLED, NULL);
     if (j->fctx)
         tl__func_cancel(j->fctx, false);
@@ -453,7 +442,7 @@ int tl__job_pause(tl__job_t *j)
     t->paused_at = tl__now_ms();
     if (j->timeout_ev)
         evtimer_del(j->timeout_ev);
-    log_note(j, "paused");
+    log_note(j, false, "paused");
     return tl__job_set_state(j, TL_STATE_PAUSED, NULL);
 }
 
@@ -473,7 +462,7 @@ int tl__job_resume(tl__job_t *j)
         tl__func_resume(j->fctx);
     t->paused_ms += tl__now_ms() - t->paused_at;
     t->paused_at = 0;
-    log_note(j, "resumed");
+    log_note(j, false, "resumed");
     rc = tl__job_set_state(j, TL_STATE_RUNNING, "task.resumed");
     arm_timeout(j);
     return rc;
@@ -512,7 +501,7 @@ static void maybe_retry(tl__job_t *j)
         return;
     double d = backoff_s(j);
     t->run_after = tl__now_ms() + (int64_t)(d * 1000);
-    log_note(j, "retrying in %gs (attempt %d of %d)", d, t->attempt + 1,
+    log_note(j, false, "retrying in %gs (attempt %d of %d)", d, t->attempt + 1,
              t->max_retries + 1);
     if (tl__job_set_state(j, TL_STATE_QUEUED, "task.retrying") == 0)
         tl__sched_enqueue(j);
@@ -525,9 +514,9 @@ static void attempt_over(tl__job_t *j, const char *err)
     if (tl__mgr_begin(j->m) == 0 && !j->cancelling) {
         bool ok = !err;
         if (ok)
-            log_note_held(j, "completed");
+            log_note(j, true, "completed");
         else
-            log_note(j, "failed: %s", err);
+            log_note(j, false, "failed: %s", err);
         if (!ok)
             tl__str_set(&j->task->error, err);
         bool retry = !ok && j->task->attempt <= j->task->max_retries;

@@ -208,12 +208,12 @@ static int commit(tl_manager_t *m)
 {
     if (!m->in_txn)
         return 0;
-    double t0 = tl__metrics_clock();
+    int64_t t0 = tl__mono_us();
     int rc = tl__mgr_flush(m);
     if (!rc)
         rc = m->store->ops->commit(m->store);
     if (!rc)
-        tl__metrics_observe_commit(tl__metrics_clock() - t0);
+        tl__metrics_observe_commit((double)(tl__mono_us() - t0) / 1e6);
     m->in_txn = false;
     if (rc) {
         fprintf(stderr, "tasklight: commit failed: %s\n",
@@ -252,11 +252,11 @@ static void on_sched(evutil_socket_t fd, short what, void *arg)
  * to start. */
 static void end_turn(tl_manager_t *m)
 {
-    bool sched_later = m->sched_ev && evtimer_pending(m->sched_ev, NULL);
+    bool sched_later = evtimer_pending(m->sched_ev, NULL);
     if (!m->deferred && !sched_later)
         run_scheduler(m);
     commit(m);
-    if (m->sched_pending && !m->closing && m->sched_ev && !sched_later) {
+    if (m->sched_pending && !m->closing && !sched_later) {
         static const struct timeval now = {0, 0};
         evtimer_add(m->sched_ev, &now);
     }

@@ -156,11 +156,10 @@ void tl__mgr_after_commit(tl_manager_t *m, tl__after_commit_fn fn, void *ud);
 void tl__mgr_emit(tl_manager_t *m, const char *type, int64_t id,
                   json_t *data /* taken */);
 void tl__mgr_emit_task(tl_manager_t *m, const char *type, tl__job_t *j);
-/* The task as JSON, from memory or the store; TL_ENOTFOUND. */
-int tl__mgr_task_json(tl_manager_t *m, int64_t id, json_t **out);
-/* What a reporter needs back: id, state, cancel_requested and
- * pause_requested; TL_ENOTFOUND. */
-int tl__mgr_task_brief_json(tl_manager_t *m, int64_t id, json_t **out);
+/* The task as JSON, from memory or the store; brief: only what a reporter
+ * needs back (id, state, cancel_requested, pause_requested).
+ * TL_ENOTFOUND. */
+int tl__mgr_task_json(tl_manager_t *m, int64_t id, bool brief, json_t **out);
 int tl__mgr_list_json(tl_manager_t *m, const tl_filter_t *f, json_t **out);
 int tl__mgr_create(tl_manager_t *m, tl_task_t *t /* taken */, int64_t *id,
                    bool *existed);

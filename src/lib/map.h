@@ -20,7 +20,7 @@ void tl__map_free(tl__map_t *m);
 void *tl__map_get(const tl__map_t *m, int64_t key);
 int tl__map_put(tl__map_t *m, int64_t key, void *val); /* TL_ENOMEM */
 void *tl__map_del(tl__map_t *m, int64_t key); /* returns the old value */
-/* Iteration: for (size_t i = 0; i < m->cap; i++) if (m->keys[i] != INT64_MIN)
- */
+/* Iteration:
+ *   for (size_t i = 0; i < m->cap; i++) if (m->keys[i] != INT64_MIN) */
 
 #endif

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define KIND_MAX_BYTES 128
 /* The label of the kinds past TL__METRICS_MAX_KINDS. */
@@ -93,8 +92,7 @@ static struct {
 
 static pthread_mutex_t kinds_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* ---- observing ------------------------------------------------------------
- */
+/* ---- observing ----------------------------------------------------------- */
 
 static void add(atomic_uint_fast64_t *c, uint64_t n)
 {
@@ -218,13 +216,6 @@ void tl__metrics_observe_http(tl__route_t route, const char *method, int status,
     observe(&reg.http_latency[route], http_le, NELEM(http_le), seconds);
 }
 
-double tl__metrics_clock(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void tl__metrics_observe_commit(double seconds)
 {
     observe(&reg.commit, commit_le, NELEM(commit_le), seconds);
@@ -277,8 +268,7 @@ void tl__metrics_reset(void)
     pthread_mutex_unlock(&kinds_lock);
 }
 
-/* ---- rendering ------------------------------------------------------------
- */
+/* ---- rendering ----------------------------------------------------------- */
 
 /* A label value with \, " and newline escaped, as the text format wants. */
 static void put_label_value(struct evbuffer *b, const char *v)

@@ -54,9 +54,6 @@ tl__route_t tl__metrics_route(const char *const *parts, int nparts);
 void tl__metrics_observe_http(tl__route_t route, const char *method, int status,
                               double seconds);
 
-/* A monotonic clock in seconds, to time what is observed. */
-double tl__metrics_clock(void);
-
 /* One store commit of a loop turn that wrote something (the flush of its
  * dirty tasks and the COMMIT), in seconds. */
 void tl__metrics_observe_commit(double seconds);

@@ -159,22 +159,6 @@ int tl_submit_command(tl_manager_t *m, const tl_submit_t *s, int64_t *id)
 
 /* ---- read --------------------------------------------------------------- */
 
-int tl__mgr_task_json(tl_manager_t *m, int64_t id, json_t **out)
-{
-    tl__job_t *j = job_of(m, id);
-    if (j) {
-        *out = tl__job_json(j, tl__now_ms());
-        return *out ? 0 : TL_ENOMEM;
-    }
-    tl_task_t *t;
-    int rc = load(m, id, &t);
-    if (rc)
-        return rc;
-    *out = tl__task_to_json(t, tl__now_ms());
-    tl_task_free(t);
-    return *out ? 0 : TL_ENOMEM;
-}
-
 static json_t *brief_json(const tl_task_t *t)
 {
     return json_pack("{s:I, s:s, s:b, s:b}", "id", (json_int_t)t->id, "state",
@@ -183,19 +167,21 @@ static json_t *brief_json(const tl_task_t *t)
                      t->pause_requested);
 }
 
-int tl__mgr_task_brief_json(tl_manager_t *m, int64_t id, json_t **out)
+int tl__mgr_task_json(tl_manager_t *m, int64_t id, bool brief, json_t **out)
 {
     tl__job_t *j = job_of(m, id);
-    if (j) {
-        *out = brief_json(j->task);
-        return *out ? 0 : TL_ENOMEM;
+    tl_task_t *stored = NULL;
+    if (!j) {
+        int rc = load(m, id, &stored);
+        if (rc)
+            return rc;
     }
-    tl_task_t *t;
-    int rc = load(m, id, &t);
-    if (rc)
-        return rc;
-    *out = brief_json(t);
-    tl_task_free(t);
+    int64_t now = tl__now_ms();
+    if (brief)
+        *out = brief_json(j ? j->task : stored);
+    else
+        *out = j ? tl__job_json(j, now) : tl__task_to_json(stored, now);
+    tl_task_free(stored);
     return *out ? 0 : TL_ENOMEM;
 }
 
@@ -501,8 +487,7 @@ int tl_task_wait(tl_manager_t *m, int64_t id, double timeout_s, tl_task_t **out)
     return rc;
 }
 
-/* ---- groups, cleaning, logs -----------------------------------------------
- */
+/* ---- groups, cleaning, logs ---------------------------------------------- */
 
 int tl_group_set_parallel(tl_manager_t *m, const char *group, int parallel)
 {

@@ -25,8 +25,7 @@
 #define SAVE_INTERVAL_MS 250
 #define MAX_SUBSTEPS 10000
 
-/* ---- ETA ------------------------------------------------------------------
- */
+/* ---- ETA ----------------------------------------------------------------- */
 
 void tl__job_observe_progress(tl__job_t *j)
 {
@@ -358,8 +357,7 @@ int tl__mgr_report(tl_manager_t *m, int64_t id, const tl__report_t *r,
     return 0;
 }
 
-/* ---- logs -----------------------------------------------------------------
- */
+/* ---- logs ---------------------------------------------------------------- */
 
 int tl__mgr_append_logs(tl_manager_t *m, int64_t id, char stream,
                         const json_t *lines, size_t *appended)
@@ -387,8 +385,7 @@ int tl__mgr_append_logs(tl_manager_t *m, int64_t id, char stream,
     return 0;
 }
 
-/* ---- substeps ---------------------------------------------------------------
- */
+/* ---- substeps ------------------------------------------------------------ */
 
 static json_t *find_substep(json_t *substeps, const char *sid)
 {

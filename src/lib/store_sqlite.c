@@ -903,15 +903,16 @@ static int sqlite_rollback(tl__store_t *base)
 
 /* ---- tasks ------------------------------------------------------------- */
 
+/* with_command: the statement writes argv and env too (an insert). */
 static int write_task(struct sqlite_store *s, sqlite3_stmt *st,
-                      const tl_task_t *t, const char *what)
+                      const tl_task_t *t, bool with_command, const char *what)
 {
     struct task_json j;
     int rc;
 
     if (!tl_state_name(t->state))
         return fail_msg(s, TL_EINVAL, "task has an invalid state");
-    rc = task_json_dump(t, &j, st == s->st[ST_INSERT]);
+    rc = task_json_dump(t, &j, with_command);
     if (rc)
         return fail_msg(s, rc, "encode task: out of memory");
     if (bind_task(st, t, &j) != SQLITE_OK) {
@@ -927,7 +928,7 @@ static int write_task(struct sqlite_store *s, sqlite3_stmt *st,
 static int sqlite_insert_task(tl__store_t *base, tl_task_t *t)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
-    int rc = write_task(s, s->st[ST_INSERT], t, "insert task");
+    int rc = write_task(s, s->st[ST_INSERT], t, true, "insert task");
     if (rc)
         return rc;
     t->id = sqlite3_last_insert_rowid(s->db);
@@ -942,7 +943,7 @@ static int sqlite_update_task(tl__store_t *base, const tl_task_t *t)
 
     if (sqlite3_bind_int64(st, C_NODE + 1, t->id) != SQLITE_OK)
         return fail(s, sqlite3_errcode(s->db), "update task");
-    rc = write_task(s, st, t, "update task");
+    rc = write_task(s, st, t, false, "update task");
     if (rc)
         return rc;
     if (sqlite3_changes(s->db) == 0) {

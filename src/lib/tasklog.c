@@ -316,9 +316,11 @@ int tl__tasklog_append_held(tl__tasklog_t *l, int64_t ts_ms, char stream,
                             const char *text, size_t len)
 {
     int rc = check_line(l, stream, text, len);
-    if (rc || l->fd >= 0)
-        return rc ? rc : tl__tasklog_append(l, ts_ms, stream, text, len);
+    if (rc)
+        return rc;
     size_t n = format_line(l, ts_ms, stream, text, len);
+    if (l->fd >= 0) /* the file exists: nothing is held any more */
+        return write_record(l, n);
     char *held = realloc(l->held, l->held_len + n);
     if (!held)
         return TL_ENOMEM;

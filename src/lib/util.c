@@ -28,6 +28,19 @@ int64_t tl__mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t tl__mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+struct timeval tl__timeval(double seconds)
+{
+    time_t whole = (time_t)seconds;
+    return (struct timeval){whole, (suseconds_t)((seconds - whole) * 1e6)};
+}
+
 static char *put_digits(char *p, int v, int width)
 {
     for (int i = width - 1; i >= 0; i--, v /= 10)

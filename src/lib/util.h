@@ -6,11 +6,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 /* Wall clock in ms since the Unix epoch. */
 int64_t tl__now_ms(void);
 /* Monotonic clock in ms. */
 int64_t tl__mono_ms(void);
+/* CLOCK_MONOTONIC in microseconds, to time what is observed. */
+int64_t tl__mono_us(void);
+/* seconds (>= 0) as a timeval, for libevent timers. */
+struct timeval tl__timeval(double seconds);
 
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds
  * ("2026-11-21T23:59:01.123Z") into buf (at least 32 bytes). */

@@ -236,8 +236,7 @@ static int parse(conn_t *c, const char *p, size_t n)
     return c->state == P_DONE;
 }
 
-/* ---- connections ----------------------------------------------------------
- */
+/* ---- connections --------------------------------------------------------- */
 
 static int64_t mono_ms(void)
 {
@@ -521,8 +520,7 @@ int cli_stream(cli_t *cli, const char *path, double timeout_s, cli_event_cb cb,
     return rc;
 }
 
-/* ---- feeds: streams read from a UI loop with poll(2) ------------------------
- */
+/* ---- feeds: streams read from a UI loop with poll(2) --------------------- */
 
 struct cli_feed {
     conn_t c;
