@@ -33,8 +33,7 @@ typedef struct cli {
     int color;           /* stdout is a tty, no NO_COLOR, no --no-color */
     int unicode;         /* the locale's charset is UTF-8 (bars, icons) */
     void *conn;          /* the kept-alive connection (client.c) */
-    int minimal; /* ask for short answers to changes (Prefer: return=minimal) */
-    int rc;      /* exit code when cli_getopt() says so */
+    int rc;              /* exit code when cli_getopt() says so */
 } cli_t;
 
 /* ---- messages --------------------------------------------------------- */

@@ -41,6 +41,7 @@
 typedef struct transfer {
     cli_http_t *res;
     int streaming;      /* feed 2xx bodies to the SSE parser */
+    int brief;          /* ask for the short answer (Prefer: return=minimal) */
     int checked_status; /* the status line was read */
     args_sse_t sse;
     cli_event_cb cb;
@@ -282,7 +283,7 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 static int send_request(int fd, const char *method, const char *path,
-                        const char *body, int streaming, int minimal)
+                        const char *body, int streaming, int brief)
 {
     size_t blen = body ? strlen(body) : 0;
     int has_body = body || !strcmp(method, "POST") || !strcmp(method, "PUT") ||
@@ -294,7 +295,7 @@ static int send_request(int fd, const char *method, const char *path,
         "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: tl/" TL_VERSION
         "\r\nAccept: %s\r\n%s%s%s\r\n",
         method, path, streaming ? "text/event-stream" : "application/json",
-        minimal ? "Prefer: return=minimal\r\n" : "",
+        brief ? "Prefer: return=minimal\r\n" : "",
         body ? "Content-Type: application/json\r\n" : "", length);
     int rc = write_all(fd, head, strlen(head));
     free(head);
@@ -423,8 +424,7 @@ static int perform(cli_t *cli, const char *method, const char *path,
         if (reused)
             *kept = -1;
         conn_start(&c, fd, t);
-        int r =
-            send_request(fd, method, path, body, t->streaming, cli->minimal);
+        int r = send_request(fd, method, path, body, t->streaming, t->brief);
         r = r ? -1 : exchange(&c, deadline);
         int keep =
             r == 1 && !c.server_closes && c.state == P_DONE && !t->streaming;
@@ -461,10 +461,10 @@ char *cli_url_escape(cli_t *cli, const char *s)
     return out;
 }
 
-int cli_http(cli_t *cli, const char *method, const char *path, json_t *body,
-             cli_http_t *res)
+static int request(cli_t *cli, const char *method, const char *path,
+                   json_t *body, int brief, cli_http_t *res)
 {
-    transfer_t t = {.res = res};
+    transfer_t t = {.res = res, .brief = brief};
     char *text = NULL;
     int rc;
 
@@ -474,6 +474,18 @@ int cli_http(cli_t *cli, const char *method, const char *path, json_t *body,
     rc = perform(cli, method, path, text, REQUEST_TIMEOUT_MS, &t);
     free(text);
     return rc;
+}
+
+int cli_http(cli_t *cli, const char *method, const char *path, json_t *body,
+             cli_http_t *res)
+{
+    return request(cli, method, path, body, 0, res);
+}
+
+int cli_http_brief(cli_t *cli, const char *method, const char *path,
+                   json_t *body, cli_http_t *res)
+{
+    return request(cli, method, path, body, 1, res);
 }
 
 void cli_http_free(cli_http_t *res)
@@ -487,7 +499,9 @@ int cli_call(cli_t *cli, const char *method, const char *path, json_t *body,
              json_t **out)
 {
     cli_http_t res;
-    int rc = cli_http(cli, method, path, body, &res);
+    /* An answer nobody reads may as well be the short one. */
+    int rc =
+        request(cli, method, path, body, !out && strcmp(method, "GET"), &res);
 
     if (rc == CLI_OK && !res.json) {
         snprintf(res.errmsg, sizeof(res.errmsg),

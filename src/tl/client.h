@@ -27,10 +27,15 @@ typedef struct cli_http {
  * is the daemon's message), and CLI_UNREACHABLE when no answer came. */
 int cli_http(cli_t *cli, const char *method, const char *path, json_t *body,
              cli_http_t *res);
+/* cli_http() asking for the short answer to a change: id, state,
+ * cancel_requested and pause_requested ("Prefer: return=minimal"). */
+int cli_http_brief(cli_t *cli, const char *method, const char *path,
+                   json_t *body, cli_http_t *res);
 void cli_http_free(cli_http_t *res);
 
 /* cli_http() that prints the error and, on success, hands the parsed body
- * to *out (json_decref() it; NULL if out is). Returns the exit code. */
+ * to *out (json_decref() it; NULL if out is: then a change asks for the
+ * short answer). Returns the exit code. */
 int cli_call(cli_t *cli, const char *method, const char *path, json_t *body,
              json_t **out);
 
@@ -77,8 +82,9 @@ char *cli_url_escape(cli_t *cli, const char *s);
 
 /* POST /api/tasks with body; when no daemon answers, starts one (spawn.c)
  * and sends it again. Prints the error; returns the exit code, with the
- * created task in res->json on CLI_OK (cli_http_free() res either way). */
-int cli_create_task(cli_t *cli, json_t *body, cli_http_t *res);
+ * created task in res->json on CLI_OK (cli_http_free() res either way):
+ * the whole task, or with whole 0 the short answer (its id and state). */
+int cli_create_task(cli_t *cli, json_t *body, int whole, cli_http_t *res);
 
 /* Frees the connection (at exit). */
 void cli_client_cleanup(cli_t *cli);

@@ -265,9 +265,7 @@ int cmd_add(cli_t *cli, int argc, char **argv)
         json_object_set_new(cmd, "progress_regex",
                             cli_xcheck(json_string(o.progress_regex)));
     json_object_set_new(o.body, "command", cmd);
-    cli->minimal = !o.json; /* only the id is printed */
-    rc = cli_create_task(cli, o.body, &res);
-    cli->minimal = 0;
+    rc = cli_create_task(cli, o.body, o.json, &res); /* else only its id */
     if (rc)
         goto out;
     print_added(&o, &res);

@@ -92,7 +92,7 @@ static int put_group(demo_t *d, const char *group, int parallel)
 static int create(demo_t *d, json_t *body, const char *what, int64_t *id)
 {
     cli_http_t res;
-    int rc = cli_create_task(d->cli, body, &res);
+    int rc = cli_create_task(d->cli, body, 0, &res);
 
     if (rc == CLI_OK) {
         *id = cli_json_int(res.json, "id", 0);

@@ -92,12 +92,10 @@ int report_patch(cli_t *cli, int64_t id, json_t *body, json_t **task)
     return rc;
 }
 
-/* PATCH body to the task; only id and state of the answer are needed. */
+/* PATCH body to the task; the answer is not needed. */
 static int patch(cli_t *cli, int64_t id, json_t *body)
 {
-    cli->minimal = 1;
     int rc = report_patch(cli, id, body, NULL);
-    cli->minimal = 0;
 
     json_decref(body);
     return rc;

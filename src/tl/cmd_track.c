@@ -114,7 +114,7 @@ int cmd_track(cli_t *cli, int argc, char **argv)
     }
     if (!json_object_get(body, "kind"))
         json_object_set_new(body, "kind", json_string("tracked"));
-    rc = cli_create_task(cli, body, &res);
+    rc = cli_create_task(cli, body, json, &res);
     if (rc)
         goto out;
     if (json)

@@ -141,16 +141,22 @@ out:
     return rc;
 }
 
-int cli_create_task(cli_t *cli, json_t *body, cli_http_t *res)
+static int post_task(cli_t *cli, json_t *body, int whole, cli_http_t *res)
 {
-    int rc = cli_http(cli, "POST", "/api/tasks", body, res);
+    return whole ? cli_http(cli, "POST", "/api/tasks", body, res)
+                 : cli_http_brief(cli, "POST", "/api/tasks", body, res);
+}
+
+int cli_create_task(cli_t *cli, json_t *body, int whole, cli_http_t *res)
+{
+    int rc = post_task(cli, body, whole, res);
 
     if (rc == CLI_UNREACHABLE && res->connect_failed) {
         cli_http_free(res);
         rc = cli_spawn_daemon(cli);
         if (rc)
             return rc;
-        rc = cli_http(cli, "POST", "/api/tasks", body, res);
+        rc = post_task(cli, body, whole, res);
     }
     if (rc == CLI_OK && !json_is_object(res->json)) {
         snprintf(res->errmsg, sizeof(res->errmsg),
