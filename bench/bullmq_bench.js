@@ -16,6 +16,7 @@
 'use strict';
 
 const { Queue, Worker, Job } = require('bullmq');
+const { percentiles, withTimeout } = require('./peer_common');
 
 function parseArgs(argv) {
   const o = { mode: argv[0], port: Number(argv[1]), count: 1000, conc: 1,
@@ -45,28 +46,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function connection(port) {
   // Loopback only; maxRetriesPerRequest null is what BullMQ workers require.
   return { host: '127.0.0.1', port, maxRetriesPerRequest: null };
-}
-
-let dumpFile = null;
-
-function percentiles(lat) {
-  lat.sort((a, b) => a - b);
-  if (dumpFile) {
-    require('fs').writeFileSync(dumpFile, lat.map((x) => (x * 1000).toFixed(4)).join('\n') + '\n');
-  }
-  const p = (q) => (lat.length
-    ? lat[Math.min(lat.length - 1, Math.floor((q / 100) * lat.length))] * 1000 : 0);
-  return { p50_ms: p(50), p90_ms: p(90), p99_ms: p(99),
-    max_ms: lat.length ? lat[lat.length - 1] * 1000 : 0 };
-}
-
-function withTimeout(promise, seconds, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${seconds} s`)),
-      seconds * 1000);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
 }
 
 async function lifecycle(o, qname) {
@@ -134,7 +113,7 @@ async function progress(o, qname) {
   const secs = now() - t0;
   await Promise.all(queues.map((q) => q.close()));
   return { count: o.count, requests: lat.length, seconds: secs,
-    rate: lat.length / secs, unit: 'req', ...percentiles(lat) };
+    rate: lat.length / secs, unit: 'req', ...percentiles(lat, o.dump) };
 }
 
 async function latency(o, qname) {
@@ -163,12 +142,11 @@ async function latency(o, qname) {
   await worker.close();
   await queue.close();
   return { count: o.count, requests: o.count, seconds: secs,
-    rate: o.count / secs, unit: 'req', ...percentiles(lat) };
+    rate: o.count / secs, unit: 'req', ...percentiles(lat, o.dump) };
 }
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  dumpFile = o.dump;
   const qname = `bench-${o.mode}-${process.pid}-${Date.now()}`;
   const fn = { lifecycle, progress, latency }[o.mode];
   const r = await fn(o, qname);

@@ -18,6 +18,7 @@
 
 const { EventEmitter } = require('events');
 const { run, makeWorkerUtils } = require('graphile-worker');
+const { percentiles, withTimeout } = require('./peer_common');
 
 function parseArgs(argv) {
   const o = { mode: argv[0], url: argv[1], count: 1000, conc: 4, localQueue: -1,
@@ -44,26 +45,6 @@ function parseArgs(argv) {
 
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function percentiles(lat, dump) {
-  lat.sort((a, b) => a - b);
-  if (dump) {
-    require('fs').writeFileSync(dump, lat.map((x) => (x * 1000).toFixed(4)).join('\n') + '\n');
-  }
-  const p = (q) => (lat.length
-    ? lat[Math.min(lat.length - 1, Math.floor((q / 100) * lat.length))] * 1000 : 0);
-  return { p50_ms: p(50), p90_ms: p(90), p99_ms: p(99),
-    max_ms: lat.length ? lat[lat.length - 1] * 1000 : 0 };
-}
-
-function withTimeout(promise, seconds, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${seconds} s`)),
-      seconds * 1000);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
 
 // A silent logger: the worker logs every job at info level otherwise.
 function quietLogger() {

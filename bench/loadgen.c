@@ -319,6 +319,64 @@ static long json_int(const char *body, size_t len, const char *key)
     return strtol(p, NULL, 10);
 }
 
+/* ---- reading answers ----------------------------------------------------- */
+
+#define BUF_MAX (64u << 20) /* what a connection may buffer */
+
+static void grow(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return;
+    if (need > BUF_MAX)
+        die("a connection buffered more than %u bytes", BUF_MAX);
+    size_t c = *cap ? *cap : 16384;
+    while (c < need)
+        c *= 2;
+    *buf = realloc(*buf, c);
+    if (!*buf)
+        die("out of memory");
+    *cap = c;
+}
+
+/* Reads what the non-blocking fd has into *buf: 0 once it would block, 1
+ * at the end of the stream, -1 on an error (errno says which). */
+static int read_more(int fd, char **buf, size_t *len, size_t *cap)
+{
+    for (;;) {
+        grow(buf, cap, *len + 65536);
+        ssize_t r = read(fd, *buf + *len, *cap - *len);
+        if (r > 0)
+            *len += (size_t)r;
+        else if (r == 0)
+            return 1;
+        else if (errno != EINTR)
+            return errno == EAGAIN ? 0 : -1;
+    }
+}
+
+/* The next whole answer in c->in, matched with the oldest request in
+ * flight: its length (0: none yet), status, body, and how long it took.
+ * drop_in() it once handled. */
+static size_t take_reply(conn_t *c, int *status, const char **body,
+                         size_t *blen, double *took)
+{
+    size_t total = parse_response(c, status, body, blen);
+    if (!total)
+        return 0;
+    if (!c->inflight)
+        die("reply without a request");
+    *took = now() - c->sent_at[c->ring_head];
+    c->ring_head = (c->ring_head + 1) % MAX_DEPTH;
+    c->inflight--;
+    return total;
+}
+
+static void drop_in(conn_t *c, size_t n)
+{
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= n;
+}
+
 /* A blocking round trip on a fresh connection's fd (setup and polling). */
 static int roundtrip(conn_t *c, const char *method, const char *path,
                      const char *body, char *out, size_t out_cap)
@@ -342,12 +400,7 @@ static int roundtrip(conn_t *c, const char *method, const char *path,
         total = parse_response(c, &status, &b, &blen);
         if (total)
             break;
-        if (c->in_cap - c->in_len < 65536) {
-            c->in_cap = c->in_cap * 2 + 65536;
-            c->in = realloc(c->in, c->in_cap);
-            if (!c->in)
-                die("out of memory");
-        }
+        grow(&c->in, &c->in_cap, c->in_len + 65536);
         r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
         if (r < 0 && errno == EINTR)
             continue;
@@ -360,8 +413,7 @@ static int roundtrip(conn_t *c, const char *method, const char *path,
         memcpy(out, b, k);
         out[k] = 0;
     }
-    memmove(c->in, c->in + total, c->in_len - total);
-    c->in_len -= total;
+    drop_in(c, total);
     if (status < 200 || status > 299)
         die("%s %s: HTTP %d: %.*s", method, path, status, (int)blen, b);
     return status;
@@ -503,43 +555,18 @@ static void redial(conn_t *c)
 
 static void read_in(conn_t *c)
 {
-    int eof = 0;
-    for (;;) {
-        ssize_t r;
-        if (c->in_cap - c->in_len < 16384) {
-            c->in_cap = c->in_cap * 2 + 65536;
-            c->in = realloc(c->in, c->in_cap);
-            if (!c->in)
-                die("out of memory");
-        }
-        r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && errno == EAGAIN)
-            break;
-        if (r < 0)
-            die("read: %s", strerror(errno));
-        if (r == 0) {
-            eof = 1;
-            break;
-        }
-        c->in_len += (size_t)r;
-    }
-    for (;;) {
-        int status;
-        const char *body;
-        size_t blen, total = parse_response(c, &status, &body, &blen);
-        if (!total)
-            break;
-        if (!c->inflight)
-            die("reply without a request");
-        record(now() - c->sent_at[c->ring_head]);
-        c->ring_head = (c->ring_head + 1) % MAX_DEPTH;
-        c->inflight--;
+    int rc = read_more(c->fd, &c->in, &c->in_len, &c->in_cap);
+    if (rc < 0)
+        die("read: %s", strerror(errno));
+    int eof = rc == 1, status;
+    const char *body;
+    size_t blen, total;
+    double took;
+    while ((total = take_reply(c, &status, &body, &blen, &took))) {
+        record(took);
         completed_reqs++;
         on_reply(c, status, body, blen);
-        memmove(c->in, c->in + total, c->in_len - total);
-        c->in_len -= total;
+        drop_in(c, total);
         if (c->server_close)
             break;
     }
@@ -768,7 +795,6 @@ typedef struct sub {
 enum { SUB_HEAD, SUB_LIVE, SUB_REFUSED, SUB_GONE };
 
 #define UPD_TAG UINT64_MAX
-#define SSE_BUF_MAX (64u << 20)
 
 static sub_t *subs;
 static long subs_live, subs_refused, subs_gone, subs_pending;
@@ -781,21 +807,6 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void grow(char **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return;
-    if (need > SSE_BUF_MAX)
-        die("a stream buffered more than %u bytes", SSE_BUF_MAX);
-    size_t c = *cap ? *cap : 16384;
-    while (c < need)
-        c *= 2;
-    *buf = realloc(*buf, c);
-    if (!*buf)
-        die("out of memory");
-    *cap = c;
 }
 
 /* Parses the complete events in s->ev; records the delay of each stamped
@@ -891,20 +902,7 @@ static void sub_close(sub_t *s, int state)
 
 static void sub_read(sub_t *s)
 {
-    int eof = 0;
-    while (s->fd >= 0) {
-        grow(&s->in, &s->in_cap, s->in_len + 65536);
-        ssize_t r = read(s->fd, s->in + s->in_len, s->in_cap - s->in_len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && errno == EAGAIN)
-            break;
-        if (r <= 0) {
-            eof = 1;
-            break;
-        }
-        s->in_len += (size_t)r;
-    }
+    int eof = s->fd >= 0 && read_more(s->fd, &s->in, &s->in_len, &s->in_cap);
     int64_t t = now_ns();
     if (s->state == SUB_HEAD) {
         char *end = memmem(s->in, s->in_len, "\r\n\r\n", 4);
@@ -964,35 +962,19 @@ static void upd_send(int64_t k)
 
 static void upd_read(void)
 {
-    for (;;) {
-        grow(&upd->in, &upd->in_cap, upd->in_len + 65536);
-        ssize_t r = read(upd->fd, upd->in + upd->in_len,
-                         upd->in_cap - upd->in_len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && errno == EAGAIN)
-            break;
-        if (r <= 0)
-            die("the daemon closed the updater's connection");
-        upd->in_len += (size_t)r;
-    }
-    for (;;) {
-        int status;
-        const char *body;
-        size_t blen, total = parse_response(upd, &status, &body, &blen);
-        if (!total)
-            break;
+    if (read_more(upd->fd, &upd->in, &upd->in_len, &upd->in_cap) != 0)
+        die("the daemon closed the updater's connection");
+    int status;
+    const char *body;
+    size_t blen, total;
+    double took;
+    while ((total = take_reply(upd, &status, &body, &blen, &took))) {
         if (status < 200 || status > 299)
             die("PATCH: HTTP %d: %.*s", status, (int)blen, body);
-        if (!upd->inflight)
-            die("reply without a request");
         if (upd_replied < upd_cap)
-            upd_lat[upd_replied] = now() - upd->sent_at[upd->ring_head];
-        upd->ring_head = (upd->ring_head + 1) % MAX_DEPTH;
-        upd->inflight--;
+            upd_lat[upd_replied] = took;
         upd_replied++;
-        memmove(upd->in, upd->in + total, upd->in_len - total);
-        upd->in_len -= total;
+        drop_in(upd, total);
     }
 }
 
