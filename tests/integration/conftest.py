@@ -220,6 +220,13 @@ class Daemon:
             self.proc.kill()
             self.proc.wait(5)
 
+    def dispose(self):
+        """Stops the daemon and kills whatever its tasks left behind."""
+        try:
+            self.stop(signal.SIGTERM)
+        finally:
+            self.kill_leftovers()
+
     def restart(self, kill=signal.SIGTERM):
         self.stop(kill)
         return self.start()
@@ -295,6 +302,12 @@ class Daemon:
         body.update(opts)
         r = self.unix("POST", "/api/tasks", body)
         assert r.status == 201, f"create {argv}: {r!r}"
+        return r.json()
+
+    def track(self, **body):
+        """Creates a tracked task over the unix socket; returns the task."""
+        r = self.unix("POST", "/api/tasks", body)
+        assert r.status == 201, f"create tracked {body}: {r!r}"
         return r.json()
 
     def add_cli(self, *args):
@@ -418,7 +431,6 @@ def daemon():
             pytest.fail("sanitizer report in the daemon log:\n" + log[-20000:])
     finally:
         try:
-            d.stop(signal.SIGTERM)
+            d.dispose()
         finally:
-            d.kill_leftovers()
             shutil.rmtree(base, ignore_errors=True)

@@ -64,9 +64,8 @@ def disk_daemon():
         yield d
     finally:
         try:
-            d.stop()
+            d.dispose()
         finally:
-            d.kill_leftovers()
             umount(d.data_dir)
             shutil.rmtree(base, ignore_errors=True)
 
@@ -100,9 +99,7 @@ def test_full_disk_refuses_cleanly_and_recovers(disk_daemon):
     # task a reporter will try to complete while the disk is full, and a
     # command that will end while it is full.
     def tracked(title, **kw):
-        r = d.unix("POST", "/api/tasks", {"title": title, "heartbeat_timeout_s": 0, **kw})
-        assert r.status == 201, r
-        return r.json()["id"]
+        return d.track(title=title, heartbeat_timeout_s=0, **kw)["id"]
 
     running = tracked("running before", key="running-before", total=10)
     assert d.unix("POST", f"/api/tasks/{running}/logs", {"line": "logged before"}).status == 200

@@ -49,11 +49,8 @@ def hd(tmp_path_factory):
         d.start()
         done = d.add("sh", "-c", "echo intact-output", title="finished before")
         d.wait_final(done["id"])
-        r = d.unix("POST", "/api/tasks", {"title": "tracked before", "kind": "hardening",
-                                          "key": "tracked-before", "total": 10,
-                                          "metadata": {"k": "v"}, "heartbeat_timeout_s": 0})
-        assert r.status == 201, r
-        tracked = r.json()["id"]
+        tracked = d.track(title="tracked before", kind="hardening", key="tracked-before",
+                          total=10, metadata={"k": "v"}, heartbeat_timeout_s=0)["id"]
         assert d.unix("PATCH", f"/api/tasks/{tracked}", {"current": 4, "message": "4 of 10"}).status == 200
         assert d.unix("POST", f"/api/tasks/{tracked}/substeps", {"name": "step one", "id": "s1"}).status == 201
         assert d.unix("POST", f"/api/tasks/{tracked}/logs", {"lines": ["kept 1", "kept 2"]}).status == 200
@@ -68,10 +65,7 @@ def hd(tmp_path_factory):
         d.log_start = len(log_lines(d))
         yield d
     finally:
-        try:
-            d.stop()
-        finally:
-            d.kill_leftovers()
+        d.dispose()
 
 
 def log_lines(d):
@@ -655,8 +649,7 @@ def quick_timeout_daemon(tmp_path, monkeypatch):
         monkeypatch.undo()
         yield d
     finally:
-        d.stop()
-        d.kill_leftovers()
+        d.dispose()
 
 
 def drip(s, data, seconds=10):

@@ -12,10 +12,7 @@ def log_file(daemon, tid):
 
 
 def tracked(daemon, **fields):
-    body = {"title": "reporter", **fields}
-    r = daemon.unix("POST", "/api/tasks", body)
-    assert r.status == 201, r
-    return r.json()["id"]
+    return daemon.track(title="reporter", **fields)["id"]
 
 
 def test_prefer_minimal_patch_answers_the_four_fields(daemon):
