@@ -172,6 +172,20 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Sorts the latencies, and writes them (ms, one a line) to --dump. */
+static void sort_and_dump(void)
+{
+    qsort(lat, nlat, sizeof(*lat), cmp_double);
+    if (o.dump) {
+        FILE *f = fopen(o.dump, "w");
+        if (!f)
+            die("cannot write %s: %s", o.dump, strerror(errno));
+        for (long i = 0; i < nlat; i++)
+            fprintf(f, "%.4f\n", lat[i] * 1000.0);
+        fclose(f);
+    }
+}
+
 static double pct(double p)
 {
     if (!nlat)
@@ -1102,15 +1116,7 @@ static int mode_sse(void)
         sse_pump(50);
     double wait_s = now() - t_last;
 
-    qsort(lat, nlat, sizeof(*lat), cmp_double);
-    if (o.dump) {
-        FILE *f = fopen(o.dump, "w");
-        if (!f)
-            die("cannot write %s: %s", o.dump, strerror(errno));
-        for (long i = 0; i < nlat; i++)
-            fprintf(f, "%.4f\n", lat[i] * 1000.0);
-        fclose(f);
-    }
+    sort_and_dump();
     long connected = live_at_end + subs_gone;
     long expected = upd_sent * connected;
     long got = upd_replied < upd_cap ? upd_replied : upd_cap;
@@ -1268,15 +1274,7 @@ int main(int argc, char **argv)
         roundtrip(&conns[0], "PATCH", path, "{\"state\":\"completed\"}", NULL,
                   0);
     }
-    qsort(lat, nlat, sizeof(*lat), cmp_double);
-    if (o.dump) {
-        FILE *f = fopen(o.dump, "w");
-        if (!f)
-            die("cannot write %s: %s", o.dump, strerror(errno));
-        for (long i = 0; i < nlat; i++)
-            fprintf(f, "%.4f\n", lat[i] * 1000.0);
-        fclose(f);
-    }
+    sort_and_dump();
     rate_units = (double)completed_reqs;
     if (o.mode == M_LIFECYCLE) {
         rate_units = (double)lifecycles_done;
