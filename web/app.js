@@ -528,7 +528,11 @@ function insertCard(t) {
 
 function removeCard(id) {
   const c = forgetCard(id);
-  if (!c) return;
+  if (c) dropCardNode(c);
+}
+
+/* Takes a card that is no longer in the page's state out of the document. */
+function dropCardNode(c) {
   onScreen.unobserve(c.root);
   c.root.remove();
 }
@@ -690,10 +694,7 @@ function setPage(list, next) {
     if (c.root === at) at = at.nextElementSibling;
     else box.insertBefore(c.root, at);
   }
-  for (const c of spare) {
-    onScreen.unobserve(c.root);
-    c.root.remove();
-  }
+  for (const c of spare) dropCardNode(c);
   S.page.next = next;
   updatePager();
   updateEmpty();
