@@ -376,7 +376,7 @@ function syncProgress() {
         return;
       }
       for (const id of added) {
-        api(`/api/tasks/${id}`).then((t) => { S.pending.set(t.id, t); scheduleRender(); }).catch(() => {});
+        api(`/api/tasks/${id}`).then((t) => { queueTask(t); scheduleRender(); }).catch(() => {});
       }
     });
     es.addEventListener("task.progress", onTaskEvent);
@@ -407,7 +407,7 @@ function onTaskEvent(e) {
   if (type === "task.created") S.fresh.add(t.id);
   if (type === "task.completed" || type === "task.failed") notifyFinished(type, t);
   if (S.tasks.has(t.id)) noteActivity(type, S.tasks.get(t.id), t);
-  S.pending.set(t.id, t);
+  queueTask(t);
   scheduleRender();
 }
 
@@ -434,9 +434,25 @@ function belongsHere(id) {
   return id > min;
 }
 
+/* Queues t for the next render unless what is queued for its task is
+ * newer: the page hears of a task from several sources (the event
+ * streams, answers to its own requests, refetches) whose order of arrival
+ * is not the order of the changes, and a render comes at most every
+ * RENDER_EVERY_MS, so an older answer arriving after a newer event must
+ * not replace it. */
+function queueTask(t) {
+  const queued = S.pending.get(t.id);
+  if (!queued || newer(t, queued)) S.pending.set(t.id, t);
+}
+
+/* Whether a is at least as new as b. RFC 3339 UTC stamps of one format
+ * compare as strings; two changes within one millisecond tie, and then a
+ * final state is the newer (a task never leaves one except by a retry,
+ * which is a later change). */
 function newer(a, b) {
-  /* RFC 3339 UTC stamps of one format compare as strings. */
-  return !b.updated_at || !a.updated_at || a.updated_at >= b.updated_at;
+  if (!b.updated_at || !a.updated_at) return true;
+  if (a.updated_at !== b.updated_at) return a.updated_at > b.updated_at;
+  return FINAL.has(a.state) || !FINAL.has(b.state);
 }
 
 /* At most ten renders a second: progress arrives faster than anyone reads
@@ -639,7 +655,7 @@ async function loadPage(quiet) {
       return n && newer(n, t) ? n : t;
     });
     if (quiet && list.length === S.order.length && list.every((t, i) => t.id === S.order[i])) {
-      for (const t of list) S.pending.set(t.id, t);
+      for (const t of list) queueTask(t);
       scheduleRender();
     } else {
       setPage(list, data.next_cursor ?? null);
@@ -808,14 +824,34 @@ function bindFilters() {
   $("next-page").addEventListener("click", () => {
     if (S.page.next === null) return;
     S.page.stack.push(S.page.cursor);
-    S.page.cursor = S.page.next;
-    loadPage().then(() => $("main").focus());
+    turnPage(S.page.next);
   });
   $("prev-page").addEventListener("click", () => {
     if (!S.page.stack.length) return;
-    S.page.cursor = S.page.stack.pop();
-    loadPage().then(() => $("main").focus());
+    turnPage(S.page.stack.pop());
   });
+}
+
+/* Goes to the top of the list first, then fetches the page: the cards
+ * content-visibility skipped up there are unlocked by the frame of the
+ * jump and drawn in the next, and the new page's text is drawn in a later
+ * one, instead of all in one frame (over 50 ms on a busy two-core
+ * machine). */
+function turnPage(cursor) {
+  S.page.cursor = cursor;
+  $("list").setAttribute("aria-busy", "true");
+  $("main").focus();
+  afterFrames(2, () => loadPage().then(endBusyUnlessFilling));
+}
+
+/* Runs fn in a task after the rendering of the next n frames. */
+function afterFrames(n, fn) {
+  if (n === 0) setTimeout(fn);
+  else requestAnimationFrame(() => afterFrames(n - 1, fn));
+}
+
+function endBusyUnlessFilling() {
+  if (!S.fillQueued) $("list").removeAttribute("aria-busy");
 }
 
 /* ---- cards ---------------------------------------------------------------------- */
@@ -1020,7 +1056,7 @@ async function act(t, action, btn) {
       toast(`Removed task #${t.id}`);
     } else {
       const nt = await api(`/api/tasks/${t.id}/${action}`, { method: "POST" });
-      S.pending.set(nt.id, nt);
+      queueTask(nt);
       scheduleRender();
     }
     countsSoon(0);
@@ -1296,7 +1332,7 @@ function openLogStream(c) {
   S.logStreams.push(c);
   es.addEventListener("task.snapshot", (e) => {
     const t = JSON.parse(e.data);
-    S.pending.set(t.id, t);
+    queueTask(t);
     scheduleRender();
     if (c.d) {
       c.d.log.textContent = "No output yet.";
@@ -1405,7 +1441,7 @@ function bindNewTask() {
       dlg.close();
       form.reset();
       S.fresh.add(t.id);
-      S.pending.set(t.id, t);
+      queueTask(t);
       scheduleRender();
       toast(`Started task #${t.id}`);
       countsSoon(0);

@@ -7,13 +7,15 @@ import { Daemon, launchBrowser, artifactPath, until, sleep } from "./lib.mjs";
 
 const XSS = `<img src=x onerror=alert(1)>`;
 
-let d, ctx, page, dialogs;
+let d, ctx, page, dialogs, pageErrors;
 
 before(async () => {
   d = await new Daemon().start();
   ctx = await launchBrowser();
   page = ctx.pages()[0] || (await ctx.newPage());
   dialogs = [];
+  pageErrors = [];
+  page.on("pageerror", (err) => pageErrors.push(String(err && err.stack ? err.stack : err)));
   page.on("dialog", async (dlg) => {
     dialogs.push(dlg.message());
     await dlg.dismiss();
@@ -33,6 +35,9 @@ afterEach(async (t) => {
     const name = t.name.replace(/[^a-z0-9]+/gi, "-").toLowerCase();
     await page.screenshot({ path: artifactPath(`${name}.png`) }).catch(() => {});
   }
+  /* No test may leave an uncaught error in the page behind it. */
+  const errors = pageErrors.splice(0);
+  assert.deepEqual(errors, [], `uncaught errors in the page during "${t.name}"`);
 });
 
 async function openDashboard() {
@@ -89,6 +94,27 @@ test("a task added with tl add appears without a reload within one second", asyn
   await page.waitForSelector(`#task-${id}[data-state="running"]`, { timeout: 5000 });
   d.tl("cancel", String(id));
   await page.waitForSelector(`#task-${id}[data-state="cancelled"]`, { timeout: 5000 });
+});
+
+test("an older answer that arrives after a newer event does not undo it", async () => {
+  // The page hears of a task from its streams and from answers to its own
+  // requests, in no fixed order, and renders at most ten times a second:
+  // an answer read before a change but delivered after its event, within
+  // one render, must not put the card back.
+  await openDashboard();
+  const id = Number(d.tl("add", "--print-id", "--title", "late answer", "--", "sleep", "30").trim());
+  await page.waitForSelector(`#task-${id}[data-state="running"]`, { timeout: 5000 });
+  const stale = await d.api("GET", `/api/tasks/${id}`);
+  const later = (t, ms) => new Date(Date.parse(t.updated_at) + ms).toISOString();
+  const cancelled = { ...stale, state: "cancelled", updated_at: later(stale, 5) };
+  await page.evaluate(([fresh, old]) => { queueTask(fresh); queueTask(old); scheduleRender(); }, [cancelled, stale]);
+  await page.waitForSelector(`#task-${id}[data-state="cancelled"]`, { timeout: 2000 });
+  // Two changes in one millisecond: the final state is the newer.
+  const failed = { ...stale, state: "failed", updated_at: later(stale, 9) };
+  const running = { ...stale, updated_at: failed.updated_at };
+  await page.evaluate(([fin, run]) => { queueTask(fin); queueTask(run); scheduleRender(); }, [failed, running]);
+  await page.waitForSelector(`#task-${id}[data-state="failed"]`, { timeout: 2000 });
+  d.tl("cancel", String(id));
 });
 
 test("the progress bar follows progress reports", async () => {
