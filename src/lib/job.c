@@ -84,8 +84,15 @@ tl__job_t *tl__job_new(tl_manager_t *m, tl_task_t *t)
     j->task = t;
     j->m = m;
     j->qi.pos = SIZE_MAX;
+    j->stored_state = -1;
     tl__eta_init(&j->eta);
     return j;
+}
+
+void tl__job_stored(tl__job_t *j)
+{
+    j->stored_state = (int)j->task->state;
+    j->stored_finished_at = j->task->finished_at;
 }
 
 void tl__job_free(tl__job_t *j)

@@ -95,6 +95,17 @@ int tl__idvec_push(tl__idvec_t *v, int64_t id)
     return 0;
 }
 
+static int write_job(tl_manager_t *m, tl__job_t *j)
+{
+    const tl_task_t *t = j->task;
+    bool indexed = j->stored_state != (int)t->state ||
+                   j->stored_finished_at != t->finished_at;
+    int rc = m->store->ops->update_task(m->store, t, indexed);
+    if (!rc)
+        tl__job_stored(j);
+    return rc;
+}
+
 /* Writes the dirty jobs into the open transaction. They stay in memory
  * (in the batch) until the commit says whether the writes held. */
 int tl__mgr_flush(tl_manager_t *m)
@@ -107,7 +118,7 @@ int tl__mgr_flush(tl_manager_t *m)
         j->dirty = false;
         j->dirty_next = NULL;
         if (!rc && !j->deleted)
-            rc = m->store->ops->update_task(m->store, j->task);
+            rc = write_job(m, j);
         if (!j->in_batch && tl__idvec_push(&m->batch, j->task->id) == 0)
             j->in_batch = true;
         j = next;
@@ -181,6 +192,7 @@ static void keep_for_retry(tl_manager_t *m)
         if (!j)
             continue;
         j->in_batch = false;
+        j->stored_state = -1; /* the writes were rolled back */
         if (!revert_to_stored(m, j))
             tl__mgr_touch(j);
         tl__job_release_if_done(j);
@@ -383,6 +395,7 @@ static int adopt(tl_manager_t *m, tl_task_t *t, tl__job_t **out)
         tl_task_free(t);
         return TL_ENOMEM;
     }
+    tl__job_stored(j); /* t was just read from the store */
     int rc = tl__map_put(&m->jobs, t->id, j);
     if (rc) {
         tl__job_free(j);

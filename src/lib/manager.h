@@ -64,7 +64,12 @@ typedef struct tl__job {
     int64_t last_progress_event;
     bool progress_unsaved; /* a progress tick awaits the periodic save */
     bool in_batch;         /* written in the open transaction */
-    bool deleted;          /* removed from the store; forget once idle */
+    /* The state and finished_at the store holds (stored_state -1: not
+     * known, or the group moved): a write that leaves them as they are
+     * skips the store's indexes on them. */
+    int stored_state;
+    int64_t stored_finished_at;
+    bool deleted; /* removed from the store; forget once idle */
     tl__eta_t eta;
     tl__func_spec_t *fspec; /* function tasks: what to run */
     tl_ctx_t *fctx;         /* function tasks: while the function runs */
@@ -219,6 +224,8 @@ int tl__mgr_turn(tl_manager_t *m, int flags);
  * the state's own; "": none). TL_ECONFLICT when not allowed. */
 int tl__job_set_state(tl__job_t *j, tl_state_t to, const char *event);
 tl__job_t *tl__job_new(tl_manager_t *m, tl_task_t *t /* taken */);
+/* The store now holds j's task as it is in memory. */
+void tl__job_stored(tl__job_t *j);
 void tl__job_free(tl__job_t *j);
 void tl__job_start(tl__job_t *j);
 int tl__job_cancel(tl__job_t *j);

@@ -105,6 +105,7 @@ int tl__mgr_create(tl_manager_t *m, tl_task_t *t, int64_t *id, bool *existed)
         tl__job_free(j);
         return tl__mgr_error(m, TL_ENOMEM, "out of memory");
     }
+    tl__job_stored(j);
     *id = t->id;
     tl__idvec_push(&m->created, t->id);
     tl__mgr_emit_task(m, "task.created", j);
@@ -391,6 +392,8 @@ static int requeue_job(tl__job_t *j, const int64_t *priority, const char *group)
         t->priority = *priority;
     if (group && tl__str_set(&t->group, group))
         return TL_ENOMEM;
+    if (group)
+        j->stored_state = -1; /* the next write moves the group */
     return tl__sched_enqueue(j);
 }
 
@@ -412,7 +415,7 @@ int tl__mgr_patch(tl_manager_t *m, int64_t id, const char *title,
         rc |= tl__str_set(&t->description,
                           description ? description : t->description);
         t->updated_at = tl__now_ms();
-        rc = rc ? rc : m->store->ops->update_task(m->store, t);
+        rc = rc ? rc : m->store->ops->update_task(m->store, t, true);
         tl_task_free(t);
         return rc;
     }

@@ -47,9 +47,11 @@ typedef struct tl__store_ops {
     int (*rollback)(tl__store_t *s);
     /* Inserts t and sets t->id (and keeps created_at). */
     int (*insert_task)(tl__store_t *s, tl_task_t *t);
-    /* Writes every field of t over the row with t->id but its command
-     * (argv, cwd, env), which never changes once inserted. TL_ENOTFOUND. */
-    int (*update_task)(tl__store_t *s, const tl_task_t *t);
+    /* Writes t over the row with t->id, but for what never changes once
+     * inserted (its command, key, kind, owner, source and created_at);
+     * with !indexed also leaves its state, group and finished_at, which
+     * the caller knows to be as stored. TL_ENOTFOUND. */
+    int (*update_task)(tl__store_t *s, const tl_task_t *t, bool indexed);
     /* TL_ENOTFOUND when the task is not there. */
     int (*delete_task)(tl__store_t *s, int64_t id);
     /* *out gets a new task (tl_task_free()); TL_ENOTFOUND. */

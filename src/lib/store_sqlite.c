@@ -170,6 +170,7 @@ enum stmt {
     ST_ROLLBACK_TO,
     ST_INSERT,
     ST_UPDATE,
+    ST_UPDATE_LIVE,
     ST_DELETE,
     ST_LOAD,
     ST_FIND_KEY,
@@ -203,21 +204,27 @@ static const char *const stmt_sql[ST__COUNT] = {
         " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
         " ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39,"
         " ?40)",
-    /* A task's command (argv ?23, cwd ?24, env ?25) never changes once
-     * stored: updates leave it, and do not encode the environment again. */
-    [ST_UPDATE] =
-        "UPDATE tasks SET key = ?1, kind = ?2, title = ?3, description = ?4,"
-        " grp = ?5, owner = ?6, state = ?7, source = ?8, priority = ?9,"
-        " progress = ?10, current = ?11, total = ?12, unit = ?13,"
-        " message = ?14, error = ?15, metadata = ?16, substeps = ?17,"
-        " result = ?18, exit_code = ?19, attempt = ?20, max_retries = ?21,"
-        " timeout_s = ?22, cancel_requested = ?26, created_at = ?27, "
-        "started_at = ?28,"
-        " finished_at = ?29, updated_at = ?30, run_after = ?31,"
-        " paused_ms = ?32, paused_at = ?33, pid = ?34, pid_start = ?35,"
-        " heartbeat_timeout_s = ?36, pause_requested = ?37,"
-        " progress_parse = ?38, progress_regex = ?39, node = ?40"
-        " WHERE id = ?41",
+/* A task's command (argv ?23, cwd ?24, env ?25) and what it was
+ * created as (key ?1, kind ?2, owner ?6, source ?8, created_at ?27)
+ * never change once stored: updates leave them, so their indexes are
+ * not rewritten and the environment is not encoded again. SQLite
+ * rewrites an index entry whenever a column of it is SET, changed or
+ * not: ST_UPDATE_LIVE also leaves the indexed state ?7, group ?5 and
+ * finished_at ?29, for the writes that do not move them (a started
+ * task's progress, its pid, its message). */
+#define UPDATE_LIVE_COLS                                                       \
+    "title = ?3, description = ?4, priority = ?9,"                             \
+    " progress = ?10, current = ?11, total = ?12, unit = ?13,"                 \
+    " message = ?14, error = ?15, metadata = ?16, substeps = ?17,"             \
+    " result = ?18, exit_code = ?19, attempt = ?20, max_retries = ?21,"        \
+    " timeout_s = ?22, cancel_requested = ?26, started_at = ?28,"              \
+    " updated_at = ?30, run_after = ?31, paused_ms = ?32, paused_at = ?33,"    \
+    " pid = ?34, pid_start = ?35, heartbeat_timeout_s = ?36,"                  \
+    " pause_requested = ?37, progress_parse = ?38, progress_regex = ?39,"      \
+    " node = ?40"
+    [ST_UPDATE] = "UPDATE tasks SET state = ?7, grp = ?5, finished_at = ?29,"
+                  " " UPDATE_LIVE_COLS " WHERE id = ?41",
+    [ST_UPDATE_LIVE] = "UPDATE tasks SET " UPDATE_LIVE_COLS " WHERE id = ?41",
     [ST_DELETE] = "DELETE FROM tasks WHERE id = ?1",
     [ST_LOAD] = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1",
     [ST_FIND_KEY] = "SELECT " TASK_COLS " FROM tasks WHERE key = ?1",
@@ -935,10 +942,11 @@ static int sqlite_insert_task(tl__store_t *base, tl_task_t *t)
     return 0;
 }
 
-static int sqlite_update_task(tl__store_t *base, const tl_task_t *t)
+static int sqlite_update_task(tl__store_t *base, const tl_task_t *t,
+                              bool indexed)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
-    sqlite3_stmt *st = s->st[ST_UPDATE];
+    sqlite3_stmt *st = s->st[indexed ? ST_UPDATE : ST_UPDATE_LIVE];
     int rc;
 
     if (sqlite3_bind_int64(st, C_NODE + 1, t->id) != SQLITE_OK)

@@ -113,3 +113,45 @@ def test_restart_after_sigkill_kills_the_orphaned_group(daemon):
              msg=f"the orphaned group {pgid} killed by the new daemon")
     t = daemon.wait_final(tid)
     assert t["state"] == "failed" and t["error"] == INTERRUPTED, t
+
+
+def test_every_kind_of_write_survives_sigkill(daemon):
+    """Writes that move a task's state, group or finish time rewrite the
+    store's indexes on them; the others (a tracked task's progress and
+    message, a title) leave them. Both kinds, and what the task was created
+    as, are in the store after a SIGKILL: the listing by group and by state
+    finds each task where it is."""
+    blockers = []
+    for g in ("parked", "elsewhere"):
+        daemon.tl("parallel", "1", "--group", g)
+        blockers.append(daemon.add("sleep", "1000", group=g)["id"])
+        daemon.wait_state(blockers[-1], "running")
+    moved = daemon.add("sleep", "1000", group="parked")["id"]
+    r = daemon.unix("PATCH", f"/api/tasks/{moved}", {"group": "elsewhere", "title": "moved"})
+    assert r.status == 200, r.body
+
+    tracked = daemon.unix("POST", "/api/tasks", {"title": "tracked", "kind": "k1", "key": "key-1"}).json()
+    tid = tracked["id"]
+    for body in ({"progress": 10, "message": "first"}, {"progress": 55.5, "message": "second"}):
+        assert daemon.unix("PATCH", f"/api/tasks/{tid}", body).status == 200
+    done = daemon.unix("POST", "/api/tasks", {"title": "finished", "kind": "k1"}).json()["id"]
+    assert daemon.unix("PATCH", f"/api/tasks/{done}", {"state": "completed"}).status == 200
+    before = {t: daemon.task(t) for t in (moved, tid, done)}
+    time.sleep(0.6)  # progress ticks are saved every 250 ms (docs/PERFORMANCE.md)
+
+    daemon.restart(kill=signal.SIGKILL)
+
+    m = daemon.task(moved)
+    assert (m["group"], m["title"]) == ("elsewhere", "moved"), m
+    t = daemon.task(tid)
+    assert (t["progress"], t["message"], t["kind"], t["key"]) == (55.5, "second", "k1", "key-1"), t
+    assert t["state"] == "running", t
+    d = daemon.task(done)
+    assert d["state"] == "completed" and d["finished_at"] == before[done]["finished_at"], d
+    assert [x["id"] for x in daemon.tasks("?group=elsewhere")["tasks"]] == [moved, blockers[1]]
+    assert [x["id"] for x in daemon.tasks("?group=parked")["tasks"]] == [blockers[0]]
+    assert [x["id"] for x in daemon.tasks("?state=completed")["tasks"]] == [done]
+    assert [x["id"] for x in daemon.tasks("?kind=k1&state=running")["tasks"]] == [tid]
+    counts = daemon.tasks("?limit=1")["counts"]
+    assert counts["completed"] == 1 and counts["failed"] == 2, counts  # the blockers, interrupted
+    assert counts["running"] + counts["queued"] == 2, counts  # the tracked and the moved task

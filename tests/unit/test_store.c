@@ -285,13 +285,11 @@ static void test_update_and_delete(void **state)
     t->state = TL_STATE_COMPLETED;
     t->progress = NAN;
     t->exit_code = TL__NO_EXIT_CODE;
-    free(t->key);
-    t->key = NULL;
     json_decref(t->result);
     t->result = json_string("done");
     json_object_set_new(t->metadata, "extra", json_true());
     t->finished_at = 1700000009000;
-    assert_int_equal(ops->update_task(f->s, t), 0);
+    assert_int_equal(ops->update_task(f->s, t, true), 0);
     assert_int_equal(ops->load_task(f->s, t->id, &got), 0);
     assert_task_eq(got, t);
     tl_task_free(got);
@@ -301,7 +299,7 @@ static void test_update_and_delete(void **state)
     char *cwd = t->cwd;
     t->argv = t->env = NULL;
     t->cwd = NULL;
-    assert_int_equal(ops->update_task(f->s, t), 0);
+    assert_int_equal(ops->update_task(f->s, t, true), 0);
     t->argv = argv;
     t->env = env;
     t->cwd = cwd;
@@ -312,8 +310,58 @@ static void test_update_and_delete(void **state)
     assert_int_equal(ops->delete_task(f->s, t->id), 0);
     assert_int_equal(ops->load_task(f->s, t->id, &got), TL_ENOTFOUND);
     assert_int_equal(ops->delete_task(f->s, t->id), TL_ENOTFOUND);
-    assert_int_equal(ops->update_task(f->s, t), TL_ENOTFOUND);
+    assert_int_equal(ops->update_task(f->s, t, true), TL_ENOTFOUND);
     assert_non_null(strstr(ops->errmsg(f->s), "does not exist"));
+    tl_task_free(t);
+}
+
+/* What a task was created as stays as inserted; a write that is not
+ * `indexed` also leaves state, group and finished_at, and writes the rest. */
+static void test_update_narrow(void **state)
+{
+    struct fx *f = *state;
+    tl_task_t *t = full_task();
+    tl_task_t *got = NULL;
+    int64_t counts[TL_STATE__COUNT];
+
+    assert_int_equal(ops->insert_task(f->s, t), 0);
+    tl_task_t *orig = tl__task_dup(t);
+    assert_non_null(orig);
+    tl__str_set(&t->key, "another-key");
+    tl__str_set(&t->kind, "another-kind");
+    tl__str_set(&t->owner, "someone-else");
+    t->created_at += 5;
+    tl__str_set(&t->group, "moved");
+    t->state = TL_STATE_FAILED;
+    t->finished_at = 1700000009000;
+    tl__str_set(&t->message, "live write");
+    t->progress = 42;
+    assert_int_equal(ops->update_task(f->s, t, false), 0);
+    assert_int_equal(ops->load_task(f->s, t->id, &got), 0);
+    assert_string_equal(got->message, "live write");
+    assert_true(got->progress == 42);
+    assert_string_equal(got->key, orig->key);
+    assert_string_equal(got->kind, orig->kind);
+    assert_string_equal(got->owner, orig->owner);
+    assert_true(got->created_at == orig->created_at);
+    assert_string_equal(got->group, orig->group);
+    assert_int_equal(got->state, orig->state);
+    assert_true(got->finished_at == orig->finished_at);
+    tl_task_free(got);
+    assert_int_equal(ops->count_states(f->s, counts), 0);
+    assert_true(counts[orig->state] == 1 && counts[TL_STATE_FAILED] == 0);
+
+    assert_int_equal(ops->update_task(f->s, t, true), 0);
+    assert_int_equal(ops->load_task(f->s, t->id, &got), 0);
+    assert_string_equal(got->group, "moved");
+    assert_int_equal(got->state, TL_STATE_FAILED);
+    assert_true(got->finished_at == 1700000009000);
+    assert_string_equal(got->key, orig->key);
+    assert_string_equal(got->kind, orig->kind);
+    tl_task_free(got);
+    assert_int_equal(ops->count_states(f->s, counts), 0);
+    assert_true(counts[orig->state] == 0 && counts[TL_STATE_FAILED] == 1);
+    tl_task_free(orig);
     tl_task_free(t);
 }
 
@@ -533,11 +581,11 @@ static void test_counts(void **state)
 
     assert_int_equal(ops->load_task(f->s, a, &got), 0);
     got->state = TL_STATE_CANCELLED;
-    assert_int_equal(ops->update_task(f->s, got), 0);
+    assert_int_equal(ops->update_task(f->s, got, true), 0);
     check_counts(f->s, 1, 1, 0, 0, 1, 1);
     /* An update that keeps the state keeps the counts. */
     got->progress = 50;
-    assert_int_equal(ops->update_task(f->s, got), 0);
+    assert_int_equal(ops->update_task(f->s, got, true), 0);
     check_counts(f->s, 1, 1, 0, 0, 1, 1);
     tl_task_free(got);
 
@@ -855,7 +903,7 @@ static void test_migrate_from_v1(void **state)
     assert_int_equal(t->source, TL_SOURCE_TRACKED);
     assert_int_equal(json_integer_value(json_object_get(t->metadata, "a")), 1);
     t->state = TL_STATE_FAILED;
-    assert_int_equal(ops->update_task(s, t), 0);
+    assert_int_equal(ops->update_task(s, t, true), 0);
     tl_task_free(t);
     /* The triggers work on the migrated file. */
     check_counts(s, 1, 1, 0, 1, 1, 0);
@@ -951,6 +999,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_update_and_delete, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_update_narrow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_find_key_and_uniqueness, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ids_never_reused, setup, teardown),
