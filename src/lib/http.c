@@ -717,27 +717,43 @@ static void event_labels(tl_server_t *s, const tl_event_t *ev, json_t **tmp,
     *group = json_string_value(json_object_get(*tmp, "group"));
 }
 
+/* Appends n bytes of src at *p and advances it. */
+static void put(char **p, const char *src, size_t n)
+{
+    memcpy(*p, src, n);
+    *p += n;
+}
+
+/* One event as an SSE frame ("id: EPOCH-SEQ\nevent: TYPE\ndata: JSON\n\n"),
+ * with the type, kind and group the filters match kept after it. The data
+ * is copied, not formatted: it is most of the frame. */
 static frame_t *frame_new(tl_server_t *s, const tl_event_t *ev)
 {
     json_t *tmp;
     const char *kind, *group;
     event_labels(s, ev, &tmp, &kind, &group);
     const char *data = ev->data_json ? ev->data_json : "null";
-    size_t tl = strlen(ev->type), kl = kind ? strlen(kind) : 0,
-           gl = group ? strlen(group) : 0;
-    int n = snprintf(NULL, 0, "id: %s-%llu\nevent: %s\ndata: %s\n\n", s->epoch,
-                     (unsigned long long)ev->seq, ev->type, data);
-    frame_t *f =
-        n < 0 ? NULL
-              : malloc(sizeof(*f) + (size_t)n + 1 + tl + 1 + kl + 1 + gl + 1);
+    char seq[24];
+    int sl = snprintf(seq, sizeof(seq), "%llu", (unsigned long long)ev->seq);
+    size_t el = strlen(s->epoch), tl = strlen(ev->type), dl = strlen(data),
+           kl = kind ? strlen(kind) : 0, gl = group ? strlen(group) : 0;
+    size_t n = 4 + el + 1 + (size_t)sl + 8 + tl + 7 + dl + 2;
+    frame_t *f = malloc(sizeof(*f) + n + 1 + tl + 1 + kl + 1 + gl + 1);
     if (f) {
         *f = (frame_t){.refs = 1, /* the caller's */
                        .seq = ev->seq,
                        .task_id = ev->task_id,
-                       .len = (size_t)n};
-        snprintf(f->text, (size_t)n + 1, "id: %s-%llu\nevent: %s\ndata: %s\n\n",
-                 s->epoch, (unsigned long long)ev->seq, ev->type, data);
-        char *p = f->text + n + 1;
+                       .len = n};
+        char *p = f->text;
+        put(&p, "id: ", 4);
+        put(&p, s->epoch, el);
+        put(&p, "-", 1);
+        put(&p, seq, (size_t)sl);
+        put(&p, "\nevent: ", 8);
+        put(&p, ev->type, tl);
+        put(&p, "\ndata: ", 7);
+        put(&p, data, dl);
+        put(&p, "\n\n", 3); /* with the NUL */
         f->type = memcpy(p, ev->type, tl + 1);
         p += tl + 1;
         f->kind = kind ? memcpy(p, kind, kl + 1) : NULL;
