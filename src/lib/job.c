@@ -316,6 +316,8 @@ void tl__job_start(tl__job_t *j)
         if (!rc && j->dirty) /* the claim below must see its queued row */
             rc = tl__mgr_flush(m);
         rc = rc ? rc : m->store->ops->claim_task(m->store, t->id, m->node, now);
+        if (!rc)
+            j->stored_state = TL_STATE_RUNNING; /* the claim moved it */
     }
     if (rc) { /* another daemon took it, or the store failed: skip it */
         tl__sched_release(j);

@@ -100,7 +100,7 @@ static int write_job(tl_manager_t *m, tl__job_t *j)
     const tl_task_t *t = j->task;
     bool indexed = j->stored_state != (int)t->state ||
                    j->stored_finished_at != t->finished_at;
-    int rc = m->store->ops->update_task(m->store, t, indexed);
+    int rc = m->store->ops->update_task(m->store, t, indexed, j->stored_state);
     if (!rc)
         tl__job_stored(j);
     return rc;

@@ -415,7 +415,7 @@ int tl__mgr_patch(tl_manager_t *m, int64_t id, const char *title,
         rc |= tl__str_set(&t->description,
                           description ? description : t->description);
         t->updated_at = tl__now_ms();
-        rc = rc ? rc : m->store->ops->update_task(m->store, t, true);
+        rc = rc ? rc : m->store->ops->update_task(m->store, t, true, t->state);
         tl_task_free(t);
         return rc;
     }

@@ -50,8 +50,11 @@ typedef struct tl__store_ops {
     /* Writes t over the row with t->id, but for what never changes once
      * inserted (its command, key, kind, owner, source and created_at);
      * with !indexed also leaves its state, group and finished_at, which
-     * the caller knows to be as stored. TL_ENOTFOUND. */
-    int (*update_task)(tl__store_t *s, const tl_task_t *t, bool indexed);
+     * the caller knows to be as stored. was: the state the row holds
+     * (the counts move by it), or -1 when the caller does not know it.
+     * TL_ENOTFOUND. */
+    int (*update_task)(tl__store_t *s, const tl_task_t *t, bool indexed,
+                       int was);
     /* TL_ENOTFOUND when the task is not there. */
     int (*delete_task)(tl__store_t *s, int64_t id);
     /* *out gets a new task (tl_task_free()); TL_ENOTFOUND. */
@@ -109,6 +112,6 @@ struct tl__store {
 extern const tl__store_ops_t tl__store_sqlite_ops;
 
 /* The schema version this build writes (store_sqlite.c). */
-#define TL__SQLITE_SCHEMA_VERSION 3
+#define TL__SQLITE_SCHEMA_VERSION 4
 
 #endif

@@ -97,6 +97,13 @@ static const char *const migrations[] = {
     "ALTER TABLE tasks ADD COLUMN node TEXT;"
     "CREATE TABLE tokens (name TEXT PRIMARY KEY, secret TEXT NOT NULL UNIQUE,"
     " role TEXT NOT NULL, created_at INTEGER NOT NULL);",
+
+    /* 3 -> 4: inserts and state changes count in the store's code, once
+     * per state per transaction (see add_count); the triggers ran a
+     * sub-program on every write and doubled its cost. Deletes, rare and
+     * made in bulk by retention, keep theirs. */
+    "DROP TRIGGER tasks_count_insert;"
+    "DROP TRIGGER tasks_count_update;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
@@ -176,6 +183,8 @@ enum stmt {
     ST_FIND_KEY,
     ST_ACTIVE,
     ST_COUNTS,
+    ST_COUNT_ADD,
+    ST_STATE_OF,
     ST_CLAIM,
     ST_SET_GROUP,
     ST_GROUPS,
@@ -231,6 +240,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_ACTIVE] = "SELECT " TASK_COLS
                   " FROM tasks WHERE state IN " ACTIVE_STATES " ORDER BY id",
     [ST_COUNTS] = "SELECT state, n FROM task_counts",
+    [ST_COUNT_ADD] = "UPDATE task_counts SET n = n + ?2 WHERE state = ?1",
+    [ST_STATE_OF] = "SELECT state FROM tasks WHERE id = ?1",
     [ST_CLAIM] = "UPDATE tasks SET state = 'running', node = ?1,"
                  " started_at = ?2, updated_at = ?2"
                  " WHERE id = ?3 AND state = 'queued'",
@@ -266,6 +277,9 @@ struct sqlite_store {
     sqlite3 *db;
     sqlite3_stmt *st[ST__COUNT];
     sqlite3_stmt *list[F__VARIANTS];
+    /* What the open transaction's inserts and state changes add to
+     * task_counts, written by the commit (add_count). */
+    int64_t count_delta[TL_STATE__COUNT];
     char err[512];
 };
 
@@ -886,10 +900,56 @@ static int sqlite_begin(tl__store_t *base)
     return run(s, s->st[ST_BEGIN], "begin transaction");
 }
 
+/* ---- counts ------------------------------------------------------------ */
+
+/* task_counts holds how many tasks are in each state. Deletes keep it by a
+ * trigger; inserts and state changes add here, and the transaction's
+ * commit writes each state's sum once: a turn that starts and ends a
+ * hundred tasks updates three rows, not four hundred. A write made outside
+ * a transaction gets its own (own_begin/own_commit), so the counts always
+ * commit with the rows they count. */
+static void add_count(struct sqlite_store *s, tl_state_t state, int64_t n)
+{
+    if ((int)state >= 0 && state < TL_STATE__COUNT)
+        s->count_delta[state] += n;
+}
+
+static int write_counts(struct sqlite_store *s)
+{
+    sqlite3_stmt *st = s->st[ST_COUNT_ADD];
+    for (int i = 0; i < TL_STATE__COUNT; i++) {
+        if (!s->count_delta[i])
+            continue;
+        if (sqlite3_bind_text(st, 1, tl_state_name((tl_state_t)i), -1,
+                              SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_bind_int64(st, 2, s->count_delta[i]) != SQLITE_OK) {
+            done_stmt(st);
+            return fail(s, sqlite3_errcode(s->db), "count tasks");
+        }
+        int rc = run(s, st, "count tasks");
+        if (rc)
+            return rc;
+        s->count_delta[i] = 0;
+    }
+    return 0;
+}
+
+static void forget_counts(struct sqlite_store *s)
+{
+    memset(s->count_delta, 0, sizeof(s->count_delta));
+}
+
 static int sqlite_commit(tl__store_t *base)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
-    int rc = run(s, s->st[ST_COMMIT], "commit");
+    int rc = write_counts(s);
+    if (rc) {
+        forget_counts(s);
+        sqlite3_step(s->st[ST_ROLLBACK]);
+        done_stmt(s->st[ST_ROLLBACK]);
+        return rc;
+    }
+    rc = run(s, s->st[ST_COMMIT], "commit");
     /* A commit that failed but left the transaction open would block every
      * later begin; drop it so the store stays usable. */
     if (rc && !sqlite3_get_autocommit(s->db)) {
@@ -902,6 +962,7 @@ static int sqlite_commit(tl__store_t *base)
 static int sqlite_rollback(tl__store_t *base)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
+    forget_counts(s);
     /* SQLite may already have rolled back after an I/O or full error. */
     if (sqlite3_get_autocommit(s->db))
         return 0;
@@ -932,34 +993,82 @@ static int write_task(struct sqlite_store *s, sqlite3_stmt *st,
     return rc;
 }
 
+/* A write outside a transaction is made in one of its own (own_begin
+ * says whether it began one), so its count commits with it. */
+static int own_begin(struct sqlite_store *s, bool *own)
+{
+    *own = sqlite3_get_autocommit(s->db) != 0;
+    return *own ? run(s, s->st[ST_BEGIN], "begin transaction") : 0;
+}
+
+static int own_end(struct sqlite_store *s, bool own, int rc)
+{
+    if (!own)
+        return rc;
+    if (rc) {
+        sqlite_rollback(&s->base);
+        return rc;
+    }
+    return sqlite_commit(&s->base);
+}
+
 static int sqlite_insert_task(tl__store_t *base, tl_task_t *t)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
-    int rc = write_task(s, s->st[ST_INSERT], t, true, "insert task");
-    if (rc)
-        return rc;
-    t->id = sqlite3_last_insert_rowid(s->db);
-    return 0;
+    bool own;
+    int rc = own_begin(s, &own);
+    rc = rc ? rc : write_task(s, s->st[ST_INSERT], t, true, "insert task");
+    if (!rc) {
+        t->id = sqlite3_last_insert_rowid(s->db);
+        add_count(s, t->state, 1);
+    }
+    return own_end(s, own, rc);
+}
+
+/* The state task id has in the store; TL_ENOTFOUND. */
+static int stored_state(struct sqlite_store *s, int64_t id, tl_state_t *out)
+{
+    sqlite3_stmt *st = s->st[ST_STATE_OF];
+    int rc = sqlite3_bind_int64(st, 1, id);
+    if (rc != SQLITE_OK) {
+        done_stmt(st);
+        return fail(s, rc, "read task state");
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = col_state(st, 0, out) ? fail_msg(s, TL_EINVAL, "bad state") : 0;
+    else if (rc == SQLITE_DONE)
+        rc = TL_ENOTFOUND;
+    else
+        rc = fail(s, rc, "read task state");
+    done_stmt(st);
+    return rc;
 }
 
 static int sqlite_update_task(tl__store_t *base, const tl_task_t *t,
-                              bool indexed)
+                              bool indexed, int was)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
     sqlite3_stmt *st = s->st[indexed ? ST_UPDATE : ST_UPDATE_LIVE];
-    int rc;
+    tl_state_t old = (tl_state_t)was;
+    bool own;
+    int rc = own_begin(s, &own);
 
-    if (sqlite3_bind_int64(st, C_NODE + 1, t->id) != SQLITE_OK)
-        return fail(s, sqlite3_errcode(s->db), "update task");
-    rc = write_task(s, st, t, false, "update task");
-    if (rc)
-        return rc;
-    if (sqlite3_changes(s->db) == 0) {
+    if (!rc && indexed && was < 0)
+        rc = stored_state(s, t->id, &old);
+    if (!rc && sqlite3_bind_int64(st, C_NODE + 1, t->id) != SQLITE_OK)
+        rc = fail(s, sqlite3_errcode(s->db), "update task");
+    rc = rc ? rc : write_task(s, st, t, false, "update task");
+    if (!rc && sqlite3_changes(s->db) == 0)
+        rc = TL_ENOTFOUND;
+    if (rc == TL_ENOTFOUND)
         snprintf(s->err, sizeof(s->err), "task %lld does not exist",
                  (long long)t->id);
-        return TL_ENOTFOUND;
+    if (!rc && indexed && old != t->state) {
+        add_count(s, old, -1);
+        add_count(s, t->state, 1);
     }
-    return 0;
+    return own_end(s, own, rc);
 }
 
 static int sqlite_delete_task(tl__store_t *base, int64_t id)
@@ -1143,10 +1252,11 @@ static int sqlite_count_states(tl__store_t *base,
     tl_state_t state;
     int rc;
 
-    memset(counts, 0, sizeof(int64_t) * TL_STATE__COUNT);
+    /* The open transaction's changes count before its commit too. */
+    memcpy(counts, s->count_delta, sizeof(int64_t) * TL_STATE__COUNT);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (col_state(st, 0, &state) == 0)
-            counts[state] = sqlite3_column_int64(st, 1);
+            counts[state] += sqlite3_column_int64(st, 1);
     }
     rc = rc == SQLITE_DONE ? 0 : fail(s, rc, "count tasks");
     done_stmt(st);
@@ -1166,15 +1276,19 @@ static int sqlite_claim_task(tl__store_t *base, int64_t id, const char *node,
         done_stmt(st);
         return fail(s, sqlite3_errcode(s->db), "claim task");
     }
-    rc = run(s, st, "claim task");
-    if (rc)
-        return rc;
-    if (sqlite3_changes(s->db) == 0) {
+    bool own;
+    rc = own_begin(s, &own);
+    rc = rc ? rc : run(s, st, "claim task");
+    if (!rc && sqlite3_changes(s->db) == 0) {
         snprintf(s->err, sizeof(s->err), "task %lld is no longer queued",
                  (long long)id);
-        return TL_ECONFLICT;
+        rc = TL_ECONFLICT;
     }
-    return 0;
+    if (!rc) {
+        add_count(s, TL_STATE_QUEUED, -1);
+        add_count(s, TL_STATE_RUNNING, 1);
+    }
+    return own_end(s, own, rc);
 }
 
 /* ---- groups ------------------------------------------------------------ */

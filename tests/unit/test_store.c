@@ -289,7 +289,7 @@ static void test_update_and_delete(void **state)
     t->result = json_string("done");
     json_object_set_new(t->metadata, "extra", json_true());
     t->finished_at = 1700000009000;
-    assert_int_equal(ops->update_task(f->s, t, true), 0);
+    assert_int_equal(ops->update_task(f->s, t, true, -1), 0);
     assert_int_equal(ops->load_task(f->s, t->id, &got), 0);
     assert_task_eq(got, t);
     tl_task_free(got);
@@ -299,7 +299,7 @@ static void test_update_and_delete(void **state)
     char *cwd = t->cwd;
     t->argv = t->env = NULL;
     t->cwd = NULL;
-    assert_int_equal(ops->update_task(f->s, t, true), 0);
+    assert_int_equal(ops->update_task(f->s, t, true, -1), 0);
     t->argv = argv;
     t->env = env;
     t->cwd = cwd;
@@ -310,7 +310,7 @@ static void test_update_and_delete(void **state)
     assert_int_equal(ops->delete_task(f->s, t->id), 0);
     assert_int_equal(ops->load_task(f->s, t->id, &got), TL_ENOTFOUND);
     assert_int_equal(ops->delete_task(f->s, t->id), TL_ENOTFOUND);
-    assert_int_equal(ops->update_task(f->s, t, true), TL_ENOTFOUND);
+    assert_int_equal(ops->update_task(f->s, t, true, -1), TL_ENOTFOUND);
     assert_non_null(strstr(ops->errmsg(f->s), "does not exist"));
     tl_task_free(t);
 }
@@ -336,7 +336,7 @@ static void test_update_narrow(void **state)
     t->finished_at = 1700000009000;
     tl__str_set(&t->message, "live write");
     t->progress = 42;
-    assert_int_equal(ops->update_task(f->s, t, false), 0);
+    assert_int_equal(ops->update_task(f->s, t, false, -1), 0);
     assert_int_equal(ops->load_task(f->s, t->id, &got), 0);
     assert_string_equal(got->message, "live write");
     assert_true(got->progress == 42);
@@ -351,7 +351,7 @@ static void test_update_narrow(void **state)
     assert_int_equal(ops->count_states(f->s, counts), 0);
     assert_true(counts[orig->state] == 1 && counts[TL_STATE_FAILED] == 0);
 
-    assert_int_equal(ops->update_task(f->s, t, true), 0);
+    assert_int_equal(ops->update_task(f->s, t, true, -1), 0);
     assert_int_equal(ops->load_task(f->s, t->id, &got), 0);
     assert_string_equal(got->group, "moved");
     assert_int_equal(got->state, TL_STATE_FAILED);
@@ -581,11 +581,11 @@ static void test_counts(void **state)
 
     assert_int_equal(ops->load_task(f->s, a, &got), 0);
     got->state = TL_STATE_CANCELLED;
-    assert_int_equal(ops->update_task(f->s, got, true), 0);
+    assert_int_equal(ops->update_task(f->s, got, true, -1), 0);
     check_counts(f->s, 1, 1, 0, 0, 1, 1);
     /* An update that keeps the state keeps the counts. */
     got->progress = 50;
-    assert_int_equal(ops->update_task(f->s, got, true), 0);
+    assert_int_equal(ops->update_task(f->s, got, true, -1), 0);
     check_counts(f->s, 1, 1, 0, 0, 1, 1);
     tl_task_free(got);
 
@@ -596,6 +596,66 @@ static void test_counts(void **state)
 
     reopen(f);
     check_counts(f->s, 0, 2, 0, 0, 1, 0);
+}
+
+/* Inside a transaction the counts move with its writes (a known prior
+ * state, one read from the row, none for a write that leaves the state),
+ * go back with a rollback and are kept by a commit. */
+static void test_counts_in_transactions(void **state)
+{
+    struct fx *f = *state;
+    tl_task_t *a = mk(TL_STATE_QUEUED, "k", "g", "a");
+    tl_task_t *b = mk(TL_STATE_QUEUED, "k", "g", "b");
+    int64_t counts[TL_STATE__COUNT];
+
+    add(f->s, TL_STATE_COMPLETED, "k", "g", "before");
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(ops->begin(f->s), 0);
+        assert_int_equal(ops->insert_task(f->s, a), 0);
+        assert_int_equal(ops->insert_task(f->s, b), 0);
+        check_counts(f->s, 2, 0, 0, 1, 0, 0);
+        a->state = TL_STATE_RUNNING;
+        assert_int_equal(ops->update_task(f->s, a, true, TL_STATE_QUEUED), 0);
+        b->state = TL_STATE_FAILED;
+        assert_int_equal(ops->update_task(f->s, b, true, -1), 0);
+        check_counts(f->s, 0, 1, 0, 1, 1, 0);
+        a->progress = 10; /* a write that leaves the state */
+        assert_int_equal(ops->update_task(f->s, a, false, TL_STATE_RUNNING), 0);
+        assert_int_equal(ops->update_task(f->s, a, true, TL_STATE_RUNNING), 0);
+        check_counts(f->s, 0, 1, 0, 1, 1, 0);
+        if (round == 0) {
+            assert_int_equal(ops->rollback(f->s), 0);
+            check_counts(f->s, 0, 0, 0, 1, 0, 0);
+            a->state = b->state = TL_STATE_QUEUED;
+        } else {
+            assert_int_equal(ops->commit(f->s), 0);
+        }
+    }
+    reopen(f);
+    check_counts(f->s, 0, 1, 0, 1, 1, 0);
+    /* The table agrees with the rows, counted by another connection. */
+    assert_int_equal(ops->count_states(f->s, counts), 0);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT state, count(*) FROM tasks"
+                                        " GROUP BY state",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    int states = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        tl_state_t k;
+        assert_int_equal(
+            tl_state_parse((const char *)sqlite3_column_text(st, 0), &k), 0);
+        assert_true(counts[k] == sqlite3_column_int64(st, 1));
+        states++;
+    }
+    assert_int_equal(states, 3);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    tl_task_free(a);
+    tl_task_free(b);
 }
 
 static void test_claim(void **state)
@@ -903,9 +963,9 @@ static void test_migrate_from_v1(void **state)
     assert_int_equal(t->source, TL_SOURCE_TRACKED);
     assert_int_equal(json_integer_value(json_object_get(t->metadata, "a")), 1);
     t->state = TL_STATE_FAILED;
-    assert_int_equal(ops->update_task(s, t, true), 0);
+    assert_int_equal(ops->update_task(s, t, true, -1), 0);
     tl_task_free(t);
-    /* The triggers work on the migrated file. */
+    /* The counts keep up on the migrated file. */
     check_counts(s, 1, 1, 0, 1, 1, 0);
     assert_int_equal(add(s, TL_STATE_QUEUED, "k", "g", "five"), 5);
     check_counts(s, 2, 1, 0, 1, 1, 0);
@@ -1006,6 +1066,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counts_in_transactions, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
