@@ -112,6 +112,6 @@ struct tl__store {
 extern const tl__store_ops_t tl__store_sqlite_ops;
 
 /* The schema version this build writes (store_sqlite.c). */
-#define TL__SQLITE_SCHEMA_VERSION 4
+#define TL__SQLITE_SCHEMA_VERSION 5
 
 #endif

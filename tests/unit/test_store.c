@@ -929,6 +929,16 @@ static int user_version(const char *path)
     return v;
 }
 
+/* sqlite3_exec callback: keeps the first column of the first row. */
+static int first_text(void *ud, int n, char **vals, char **names)
+{
+    (void)names;
+    char **out = ud;
+    if (!*out && n > 0 && vals[0])
+        *out = strdup(vals[0]);
+    return 0;
+}
+
 static void test_migrate_from_v1(void **state)
 {
     struct fx *f = *state;
@@ -976,6 +986,31 @@ static void test_migrate_from_v1(void **state)
     assert_int_equal(ops->open(path, &s), 0);
     check_counts(s, 2, 1, 0, 1, 1, 0);
     ops->close(s);
+
+    /* The state check was rewritten in place (no IN list, which costs a
+     * temporary b-tree per write), still refuses a bad state, and the
+     * file is sound. */
+    char *sql = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "SELECT sql FROM sqlite_master WHERE name = 'tasks'",
+                     first_text, &sql, NULL),
+        SQLITE_OK);
+    assert_non_null(sql);
+    assert_null(strstr(sql, "state IN"));
+    assert_non_null(strstr(sql, "state = 'cancelled'"));
+    free(sql);
+    sql = NULL;
+    assert_int_not_equal(
+        sqlite3_exec(db, "INSERT INTO tasks (state) VALUES ('bogus')", NULL,
+                     NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "PRAGMA integrity_check", first_text, &sql, NULL),
+        SQLITE_OK);
+    assert_string_equal(sql, "ok");
+    free(sql);
+    sqlite3_close(db);
     remove_db(path);
 }
 
