@@ -638,6 +638,11 @@ struct task_json {
 
 static char *dump_json(const json_t *v)
 {
+    /* Most tasks have no metadata and no substeps: spare the encoder. */
+    if (json_is_object(v) && json_object_size(v) == 0)
+        return strdup("{}");
+    if (json_is_array(v) && json_array_size(v) == 0)
+        return strdup("[]");
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 

@@ -48,9 +48,13 @@ struct tl__tasklog {
     bool dropped; /* ID.log.dropped exists */
     char *held;   /* lines kept until the file exists (append_held) */
     size_t held_len;
-    /* "TIMESTAMP S " + TEXT + "\n" */
-    char line[TS_MAX + 3 + TL__LOG_LINE_MAX + 1];
 };
+
+/* The record being written: "TIMESTAMP S " + TEXT + "\n". One per thread,
+ * not one per log: every task has a log, most never print, and zeroing
+ * 8 KiB for each was a tenth of a short function task's cost. A record is
+ * built and written (or held) before the next is built. */
+static _Thread_local char record[TS_MAX + 3 + TL__LOG_LINE_MAX + 1];
 
 static int err_from_errno(int e)
 {
@@ -186,28 +190,28 @@ static void copy_clean(char *dst, const char *src, size_t len)
     }
 }
 
-/* Builds the record in l->line and returns its length. */
-static size_t format_line(tl__tasklog_t *l, int64_t ts_ms, char stream,
-                          const char *text, size_t len)
+/* Builds the record in `record` and returns its length. */
+static size_t format_line(int64_t ts_ms, char stream, const char *text,
+                          size_t len)
 {
     char ts[TS_MAX];
     size_t n, keep = len;
 
     tl__fmt_time(ts_ms, ts, sizeof(ts));
     n = strnlen(ts, sizeof(ts) - 1);
-    memcpy(l->line, ts, n);
-    l->line[n++] = ' ';
-    l->line[n++] = stream;
-    l->line[n++] = ' ';
+    memcpy(record, ts, n);
+    record[n++] = ' ';
+    record[n++] = stream;
+    record[n++] = ' ';
     if (len > TL__LOG_LINE_MAX)
         keep = cut_len(text);
-    copy_clean(l->line + n, text, keep);
+    copy_clean(record + n, text, keep);
     n += keep;
     if (keep < len) {
-        memcpy(l->line + n, CUT_MARK, CUT_MARK_LEN);
+        memcpy(record + n, CUT_MARK, CUT_MARK_LEN);
         n += CUT_MARK_LEN;
     }
-    l->line[n++] = '\n';
+    record[n++] = '\n';
     return n;
 }
 
@@ -272,7 +276,7 @@ static int check_line(const tl__tasklog_t *l, char stream, const char *text,
     return 0;
 }
 
-/* Writes the record built in l->line, rotating first when it would take
+/* Writes the record built in `record`, rotating first when it would take
  * ID.log past half the cap. */
 static int write_record(tl__tasklog_t *l, size_t n)
 {
@@ -285,7 +289,7 @@ static int write_record(tl__tasklog_t *l, size_t n)
         if (dropping && !l->dropped)
             l->dropped = mark_dropped(l) == 0;
     }
-    return write_all(l, l->line, n);
+    return write_all(l, record, n);
 }
 
 /* Opens the file if it is not open yet and writes the held lines first. */
@@ -308,7 +312,7 @@ int tl__tasklog_append(tl__tasklog_t *l, int64_t ts_ms, char stream,
     if (!rc)
         rc = ensure_file(l);
     if (!rc)
-        rc = write_record(l, format_line(l, ts_ms, stream, text, len));
+        rc = write_record(l, format_line(ts_ms, stream, text, len));
     return rc;
 }
 
@@ -318,13 +322,13 @@ int tl__tasklog_append_held(tl__tasklog_t *l, int64_t ts_ms, char stream,
     int rc = check_line(l, stream, text, len);
     if (rc)
         return rc;
-    size_t n = format_line(l, ts_ms, stream, text, len);
+    size_t n = format_line(ts_ms, stream, text, len);
     if (l->fd >= 0) /* the file exists: nothing is held any more */
         return write_record(l, n);
     char *held = realloc(l->held, l->held_len + n);
     if (!held)
         return TL_ENOMEM;
-    memcpy(held + l->held_len, l->line, n);
+    memcpy(held + l->held_len, record, n);
     l->held = held;
     l->held_len += n;
     return 0;
