@@ -79,9 +79,13 @@ for ((run = 1; run <= RUNS; run++)); do
     tl_start "$dir"
     "$TL" --data-dir "$dir" parallel 2 >/dev/null
     out=$("$BIN/loadgen" --unix "$dir/tasklight.sock" --mode create --count "$NB" --timeout 120)
+    cpu_ms=$(daemon_cpu_ms "$dir")
     tl_stop "$dir"
     record_json "$CASE" "$S2" tasklight "$run" "$DUR_TL" \
         "until all ended; POST p50 $(jfield "$out" p50_ms) ms" "$out" rate:tasks/s:tasks/s:higher
+    record "$CASE" "$S2" tasklight "daemon CPU per task" ms lower \
+        "$($PY -c 'import sys; print(round(float(sys.argv[1]) / float(sys.argv[2]), 3))' "$cpu_ms" "$NB")" \
+        "$run" "$DUR_TL" "the daemon's user + system time (/proc/PID/stat) over the run, per task"
     for k in 2 1; do
         out=$("$BIN/spawn_limit" "$NB" "$k")
         record_json "$CASE" "$S2" "posix_spawn limit, $k in flight" "$run" "$DUR_NONE" \

@@ -148,6 +148,13 @@ tl_stop() {
 
 tl_tcp() { cat "$1/listen"; }
 
+# The CPU time (user + system, ms) the daemon of data dir $1 has used.
+daemon_cpu_ms() {
+    local stat
+    read -r -a stat <"/proc/$(cat "$1.pid")/stat"
+    echo $(((stat[13] + stat[14]) * 1000 / $(getconf CLK_TCK)))
+}
+
 # Starts redis-server on a free loopback port without persistence; sets
 # REDIS_PORT and REDIS_PID.
 redis_start() {
