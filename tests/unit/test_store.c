@@ -1014,6 +1014,43 @@ static void test_migrate_from_v1(void **state)
     remove_db(path);
 }
 
+/* A tasks table whose state check this build does not know (edited by
+ * hand) still opens and migrates; its definition is left alone. */
+static void test_migrate_unknown_check(void **state)
+{
+    struct fx *f = *state;
+    char path[160], *sql = NULL;
+    sqlite3 *db = NULL;
+    tl__store_t *s = NULL;
+
+    snprintf(path, sizeof(path), "%s/v4.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(tl__store_sqlite_migrate_to(db, 4), 0);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "PRAGMA writable_schema = ON;"
+                     "UPDATE sqlite_master SET sql = replace(sql, 'state IN',"
+                     " 'state NOT NULL AND state IN') WHERE name = 'tasks';"
+                     "PRAGMA writable_schema = OFF;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(ops->open(path, &s), 0);
+    assert_int_equal(add(s, TL_STATE_QUEUED, "k", "g", "one"), 1);
+    ops->close(s);
+    assert_int_equal(user_version(path), TL__SQLITE_SCHEMA_VERSION);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "SELECT sql FROM sqlite_master WHERE name = 'tasks'",
+                     first_text, &sql, NULL),
+        SQLITE_OK);
+    assert_non_null(strstr(sql, "state NOT NULL AND state IN"));
+    free(sql);
+    sqlite3_close(db);
+    remove_db(path);
+}
+
 static void test_newer_version_refused(void **state)
 {
     struct fx *f = *state;
@@ -1111,6 +1148,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_json_in_db, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_unknown_check, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_newer_version_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_many_finished, setup, teardown),
